@@ -1,0 +1,69 @@
+"""Exact JSON values: numbers are `Decimal` (or `int`) from the wire to storage and back."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON keeping every digit: fractions and exponents become `Decimal`, never float."""
+    return json.loads(data, parse_float=Decimal)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            msg = f"{value} is not a JSON number"
+            raise TypeError(msg)
+        return orjson.Fragment(_decimal_text(value).encode())
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(type(value).__name__)
+
+
+def _decimal_text(value: Decimal) -> str:
+    """Plain notation when it is short, so `1E+3` is written `1000` and `1.50` stays `1.50`."""
+    text = str(value)
+    if "E" in text:
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -30 <= exponent <= 30:
+            return format(value, "f")
+    return text
+
+
+def dumps(value: Any) -> bytes:
+    """Serialise with Decimals as JSON numbers holding exactly their digits."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def dumps_str(value: Any) -> str:
+    return dumps(value).decode()
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys and normalised numbers: equal values give equal text (1.0 == 1)."""
+    return orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal):
+        number = Decimal(value).normalize()
+        text = format(number, "f") if abs(number.adjusted()) < 100 else str(number)
+        return orjson.Fragment(text.encode())
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return str(value)

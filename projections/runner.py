@@ -1,0 +1,159 @@
+"""Catch-up runner: pages the ledger's notification log into each projection, exactly once.
+
+Each batch is one read-model transaction that locks the projection's position row, applies the
+events after it and moves the position to the last notification read. A crash anywhere rolls the
+whole batch back; a second worker on the same database waits on the lock and then sees the moved
+position, so no notification is ever applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from eventsourcing.domain import DomainEventProtocol
+from sqlalchemy import Connection, insert, select, update
+
+from commands.ledger import Ledger
+from projections.store import Store
+from projections.tables import projection_positions
+
+log = logging.getLogger(__name__)
+
+
+class Projection(Protocol):
+    name: str
+    topics: frozenset[str]
+
+    def tables(self) -> Sequence[Any]:
+        """The read tables this projection owns (cleared on rebuild)."""
+
+    def process(self, conn: Connection, events: Sequence[DomainEventProtocol[Any]]) -> None:
+        """Apply events to the read tables inside the runner's transaction."""
+
+
+class ProjectionRunner:
+    def __init__(self, ledger: Ledger, store: Store, projections: Sequence[Projection],
+                 batch_size: int = 1000) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def ensure_positions(self) -> None:
+        with self.store.writer.begin() as conn:
+            known = set(conn.execute(select(projection_positions.c.name)).scalars())
+            for name in self.projections:
+                if name not in known:
+                    conn.execute(insert(projection_positions).values(name=name, position=0))
+
+    def positions(self) -> dict[str, int]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(projection_positions.c.name,
+                                       projection_positions.c.position))
+            return {name: position for name, position in rows}
+
+    def catch_up(self, projection: Projection) -> int:
+        """Apply one batch; return how many notifications were consumed."""
+        with self.store.writer.begin() as conn:
+            position = conn.execute(
+                select(projection_positions.c.position)
+                .where(projection_positions.c.name == projection.name)
+                .with_for_update()
+            ).scalar_one()
+            notifications = self.ledger.recorder.select_notifications(
+                start=position, limit=self.batch_size, inclusive_of_start=False)
+            if not notifications:
+                return 0
+            wanted = [self.ledger.mapper.to_domain_event(n) for n in notifications
+                      if n.topic in projection.topics]
+            if wanted:
+                projection.process(conn, wanted)
+            conn.execute(update(projection_positions)
+                         .where(projection_positions.c.name == projection.name)
+                         .values(position=notifications[-1].id))
+        return len(notifications)
+
+    def run_until_idle(self) -> int:
+        """Catch every projection up with the ledger as it is now."""
+        total = 0
+        while True:
+            done = sum(self.catch_up(p) for p in self.projections.values())
+            total += done
+            if not done:
+                return total
+            self._notify_progress()
+
+    def rebuild(self, names: Sequence[str]) -> None:
+        """Clear the named projections' tables and positions, then project the whole ledger."""
+        with self.store.writer.begin() as conn:
+            for name in names:
+                for table in self.projections[name].tables():
+                    conn.execute(table.delete())
+                conn.execute(update(projection_positions)
+                             .where(projection_positions.c.name == name).values(position=0))
+        for name in names:
+            while self.catch_up(self.projections[name]):
+                pass
+
+    # Background operation ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="projection-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def poke(self) -> None:
+        """Something was recorded: catch up now instead of at the next idle tick."""
+        self._wake.set()
+
+    def _loop(self, idle: float = 0.2) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                worked = self.run_until_idle()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("projection batch failed; retrying (attempt %d)", failures)
+                self._stop.wait(min(5.0, 0.05 * 2 ** min(failures, 7)))
+                continue
+            if not worked:
+                self._wake.wait(idle)
+                self._wake.clear()
+
+    def _notify_progress(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
+
+    def wait(self, position: int, names: Sequence[str] | None = None,
+             timeout: float = 5.0) -> bool:
+        """Block until the named projections (default: all) have applied `position`."""
+        wanted = list(names or self.projections)
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            current = self.positions()
+            if all(current.get(n, 0) >= position for n in wanted):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.poke()
+            with self._progress:
+                self._progress.wait(min(pause, remaining))
+            pause = min(pause * 2, 0.05)

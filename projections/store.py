@@ -1,0 +1,72 @@
+"""The read-model database: engines over the same database as the event store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+
+from domain.values import dumps_str, loads
+from projections.tables import metadata
+
+
+@dataclass
+class Store:
+    """`engine` serves reads; `writer` serves projection transactions.
+
+    On SQLite the writer starts transactions with BEGIN IMMEDIATE, so a projection takes the write
+    lock before it reads its position and two workers can never apply the same batch.
+    """
+
+    engine: Engine
+    writer: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_tables(self) -> None:
+        metadata.create_all(self.writer)
+
+    def drop_tables(self) -> None:
+        metadata.drop_all(self.writer)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.writer.dispose()
+
+
+def create_store(url: str, schema: str | None = None) -> Store:
+    if url.startswith("sqlite"):
+        return Store(engine=_sqlite(url, "BEGIN"), writer=_sqlite(url, "BEGIN IMMEDIATE"))
+    connect_args: dict[str, Any] = {"prepare_threshold": None}
+    if schema:
+        connect_args["options"] = f"-csearch_path={schema}"
+    engine = create_engine(url, json_serializer=dumps_str, json_deserializer=loads,
+                           connect_args=connect_args, pool_size=10, max_overflow=20,
+                           pool_pre_ping=True)
+    return Store(engine=engine, writer=engine)
+
+
+def _sqlite(url: str, begin: str) -> Engine:
+    engine = create_engine(url, json_serializer=dumps_str, json_deserializer=loads,
+                           connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+__all__ = ["Store", "create_store", "text"]

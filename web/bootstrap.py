@@ -1,0 +1,38 @@
+"""Composition root: builds the ledger, the read store and the projection runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commands.ledger import Ledger
+from projections.catalog import CatalogProjection
+from projections.events import EventsProjection
+from projections.runner import Projection, ProjectionRunner
+from projections.store import Store, create_store
+from web.config import Settings
+
+
+def all_projections() -> list[Projection]:
+    return [CatalogProjection(), EventsProjection()]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ledger: Ledger
+    store: Store
+    runner: ProjectionRunner
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.store.dispose()
+        self.ledger.close()
+
+
+def bootstrap(settings: Settings) -> Services:
+    ledger = Ledger(env=settings.ledger_env())
+    store = create_store(settings.sqlalchemy_url(), settings.database_schema)
+    store.create_tables()
+    runner = ProjectionRunner(ledger, store, all_projections())
+    runner.ensure_positions()
+    return Services(settings=settings, ledger=ledger, store=store, runner=runner)
