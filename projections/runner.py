@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.domain import DomainEventProtocol
@@ -91,8 +91,12 @@ class ProjectionRunner:
                 return total
             self._notify_progress()
 
-    def rebuild(self, names: Sequence[str]) -> None:
-        """Clear the named projections' tables and positions, then project the whole ledger."""
+    def rebuild(self, names: Sequence[str],
+                on_progress: Callable[[int], object] | None = None) -> None:
+        """Clear the named projections' tables and positions, then project the whole ledger.
+
+        The clearing commits on its own: readers see empty tables until the rebuild is done.
+        """
         with self.store.writer.begin() as conn:
             for name in names:
                 for table in self.projections[name].tables():
@@ -101,7 +105,8 @@ class ProjectionRunner:
                              .where(projection_positions.c.name == name).values(position=0))
         for name in names:
             while self.catch_up(self.projections[name]):
-                pass
+                if on_progress is not None:
+                    on_progress(self.positions()[name])
 
     # Background operation ----------------------------------------------------------------
 
