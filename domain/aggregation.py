@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
@@ -43,7 +42,7 @@ class AggregationError(LocatedValueError):
 
 
 class AggregationFunction(StrEnum):
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # shadows str.count; Polar names it `cnt`
     sum = "sum"
     max = "max"
     min = "min"
@@ -69,6 +68,7 @@ class Aggregation:
     property: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "func", AggregationFunction(self.func))
         if (self.func in _PROPERTY_FUNCS) != (self.property is not None):
             raise ValueError(f"{self.func.value} {'needs' if self.property is None else 'takes no'}"
                              " property")
@@ -156,13 +156,11 @@ class Partial:
 EMPTY: Final = Partial()
 
 
-def _exact() -> AbstractContextManager[Context]:
-    """A context in which + is exact (no rounding) for any finite operands.
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+"""A context in which `add` is exact (never rounds) for any finite operands.
 
-    Exactness has a price with absurd inputs (1E+999999 + 1E-999999 has two million digits):
-    bounding the magnitude of metadata numbers is the ingestion's job.
-    """
-    return localcontext(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+Exactness has a price with absurd inputs (1E+999999 + 1E-999999 has two million digits):
+bounding the magnitude of metadata numbers is the ingestion's job."""
 
 
 def number_value(value: object) -> Decimal | None:
@@ -186,12 +184,11 @@ def canonical_decimal(value: Decimal) -> Decimal:
     Equal numbers have identical normal forms (1, 1.0, 1E+0 -> 1; 1E+2 -> 100; 2.50 -> 2.5)."""
     if value.is_zero():
         return Decimal(0)
-    with _exact():
-        normal = value.normalize()
-        exponent = normal.as_tuple().exponent
-        if isinstance(exponent, int) and exponent > 0 and normal.adjusted() < (
-                CANONICAL_INTEGER_DIGITS):
-            normal = normal.quantize(Decimal(1))
+    normal = _EXACT.normalize(value)
+    exponent = normal.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0 and normal.adjusted() < (
+            CANONICAL_INTEGER_DIGITS):
+        normal = normal.quantize(Decimal(1), context=_EXACT)
     return normal
 
 
@@ -239,29 +236,18 @@ def partial_of(aggregation: Aggregation, event: MeterableEvent) -> Partial | Non
 
 def merge(a: Partial, b: Partial) -> Partial:
     """The partial of the union of two disjoint event sets."""
-    if b.count == 0 and not b.distinct:
+    if not b.count and not b.distinct:
         return a
-    if a.count == 0 and not a.distinct:
+    if not a.count and not a.distinct:
         return b
-    with _exact():
-        total = a.sum + b.sum
+    a_min, b_min, a_max, b_max = a.min, b.min, a.max, b.max
     return Partial(
-        count=a.count + b.count,
-        sum=total,
-        min=_pick(a.min, b.min, lower=True),
-        max=_pick(a.max, b.max, lower=False),
-        distinct=a.distinct | b.distinct,
+        a.count + b.count,
+        _EXACT.add(a.sum, b.sum),
+        b_min if a_min is None or (b_min is not None and b_min < a_min) else a_min,
+        b_max if a_max is None or (b_max is not None and b_max > a_max) else a_max,
+        a.distinct | b.distinct if b.distinct else a.distinct,
     )
-
-
-def _pick(x: Decimal | None, y: Decimal | None, *, lower: bool) -> Decimal | None:
-    if x is None:
-        return y
-    if y is None:
-        return x
-    if lower:
-        return x if x <= y else y
-    return x if x >= y else y
 
 
 def merge_all(partials: Iterable[Partial]) -> Partial:

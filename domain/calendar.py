@@ -17,6 +17,11 @@ Exact rules (they matter around DST changes and in zones with odd offsets):
 
 Nothing here relies on offsets being whole minutes or quarter hours; see `BASE_BUCKET` for the
 alignment guarantee the projections rely on.
+
+Python pitfall for callers: aware datetimes sharing a tzinfo subtract and compare by *wall
+clock* (the two 02:00 of a fall-back day are "equal", a 23-hour day "lasts" 24 hours), and a
+time in a repeated hour never equals a datetime of another zone. Convert to UTC
+(`.astimezone(UTC)`) before subtracting, comparing, hashing or using bucket starts as keys.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from domain.meter_filter import LocatedValueError, Loc
+from domain.meter_filter import Loc, LocatedValueError
 
 MAX_BUCKETS: Final = 10_000
 
@@ -110,7 +115,8 @@ def floor_to_base(ts: datetime) -> datetime:
 
 def is_base_aligned(ts: datetime) -> bool:
     """Whether `ts` is on a 15-minute UTC edge."""
-    return floor_to_base(ts) == ts
+    u = _utc(ts, START_LOC)
+    return floor_to_base(u) == u
 
 
 # --------------------------------------------------------------------------- zone helpers

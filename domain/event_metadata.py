@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from domain.errors import FieldError
+from domain.span import DURATION_KEY
 
 Loc = tuple[str | int, ...]
 
 MAX_STRING = 500
 COST_DECIMAL_PLACES = 12
-MAX_COST_DIGITS = 1000
+MAX_COST_DIGITS = 131072
+"""Integer digits of the largest amount: what PostgreSQL's NUMERIC holds before the point."""
+RESERVED_KEYS = frozenset({DURATION_KEY})
+"""Metadata keys the ledger sets itself (a span's duration), never accepted from clients."""
+
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 _LLM_INTS = ("input_tokens", "output_tokens", "total_tokens")
 _LLM_STRS = ("vendor", "model")
@@ -30,6 +37,9 @@ def validate_metadata(raw: Any, loc: Loc) -> tuple[dict[str, Any], list[FieldErr
             clean[key] = _cost(value, here, errors)
         elif key == "_llm":
             clean[key] = _llm(value, here, errors)
+        elif key in RESERVED_KEYS:
+            errors.append(FieldError(here, "This key is reserved: the ledger sets it.",
+                                     "reserved_key", value))
         else:
             clean[key] = _scalar(value, here, errors)
     return clean, errors
@@ -39,9 +49,9 @@ def _scalar(value: Any, loc: Loc, errors: list[FieldError]) -> Any:
     if isinstance(value, bool | int):
         return value
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            errors.append(FieldError(loc, "Input should be a finite number", "finite_number",
-                                     str(value)))
+        if not value.is_finite() or abs(value.adjusted()) > MAX_NUMBER_DIGITS:
+            errors.append(FieldError(loc, "Input should be a finite number of at most "
+                                     f"{MAX_NUMBER_DIGITS} digits", "finite_number", str(value)))
         return value
     if isinstance(value, str):
         if not value:
@@ -63,6 +73,8 @@ def parse_cost_amount(value: Any) -> Decimal | None:
     if isinstance(value, int | Decimal):
         amount = Decimal(value)
     elif isinstance(value, str):
+        if not _DECIMAL_TEXT.fullmatch(value.strip()):
+            return None  # Decimal() would also take "1_000", "NaN" and non-ASCII digits
         try:
             amount = Decimal(value.strip())
         except InvalidOperation:
@@ -94,7 +106,8 @@ def _cost(value: Any, loc: Loc, errors: list[FieldError]) -> Any:
     currency = value.get("currency")
     if not isinstance(currency, str):
         errors.append(FieldError((*loc, "currency"), "Field required" if currency is None
-                                 else "Input should be a valid string", "missing", value))
+                                 else "Input should be a valid string",
+                                 "missing" if currency is None else "string_type", value))
     elif currency.lower() != "usd":
         errors.append(FieldError((*loc, "currency"), "Only 'usd' is supported", "currency",
                                  currency))

@@ -60,8 +60,8 @@ class LocatedValueError(ValueError):
         loc: Loc,
         msg: str,
         *,
-        type: str = "value_error",  # noqa: A002 - the name Polar's payload uses
-        input: Any = None,  # noqa: A002
+        type: str = "value_error",
+        input: Any = None,
         errors: Sequence[FieldError] | None = None,
     ) -> None:
         first = FieldError(tuple(loc), msg, type, input)
@@ -135,14 +135,14 @@ def epoch_seconds(ts: datetime) -> int:
     return (ts - _EPOCH) // _ONE_SECOND
 
 
-def normalize_property(property: str) -> str:  # noqa: A002
+def normalize_property(property: str) -> str:
     """Strip leading `metadata.` prefixes (all of them, so normalising twice changes nothing)."""
     while property.startswith(METADATA_PREFIX):
         property = property[len(METADATA_PREFIX) :]
     return property
 
 
-def metadata_path(property: str) -> tuple[str, ...] | None:  # noqa: A002
+def metadata_path(property: str) -> tuple[str, ...] | None:
     """The key path a property reads inside the metadata, or None for an event field.
 
     >>> metadata_path("metadata._cost.amount")
@@ -156,7 +156,7 @@ def metadata_path(property: str) -> tuple[str, ...] | None:  # noqa: A002
     return tuple(prop.split("."))
 
 
-def resolve_property(event: MeterableEvent, property: str) -> object:  # noqa: A002
+def resolve_property(event: MeterableEvent, property: str) -> object:
     """The value a property has on an event, or `MISSING`.
 
     `timestamp` resolves to integer epoch seconds. A metadata path is missing when a key is absent
@@ -225,6 +225,7 @@ class FilterClause:
     def __post_init__(self) -> None:
         if self.property != normalize_property(self.property):
             object.__setattr__(self, "property", normalize_property(self.property))
+        object.__setattr__(self, "operator", FilterOperator(self.operator))
         if value_kind(self.value) is None:
             raise ValueError(f"invalid clause value {self.value!r}")
 
@@ -240,8 +241,8 @@ class FilterClause:
     def __hash__(self) -> int:
         return hash(self._key())
 
-    @property
     def path(self) -> tuple[str, ...] | None:
+        """The metadata key path this clause reads, None for an event field."""
         return metadata_path(self.property)
 
     def to_json(self) -> dict[str, Any]:
@@ -258,6 +259,10 @@ class FilterClause:
 class Filter:
     conjunction: FilterConjunction
     clauses: tuple[FilterClause | Filter, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conjunction", FilterConjunction(self.conjunction))
+        object.__setattr__(self, "clauses", tuple(self.clauses))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -287,7 +292,7 @@ class Filter:
 MATCH_ALL: Final = Filter(FilterConjunction.and_, ())
 
 
-def matches(filter: Filter, event: MeterableEvent) -> bool:  # noqa: A002
+def matches(filter: Filter, event: MeterableEvent) -> bool:
     return filter.matches(event)
 
 
@@ -409,7 +414,7 @@ def _parse_clause(data: object, loc: Loc, errors: list[FieldError]) -> FilterCla
         errors.append(FieldError((*loc, "operator"), "Field required", "missing", dict(data)))
     elif not (isinstance(raw_op, str) and raw_op in FilterOperator._value2member_map_):
         errors.append(FieldError((*loc, "operator"), _OPERATORS_MSG, "enum", raw_op))
-    value = data.get("value")
+    value: Any = data.get("value")
     if "value" not in data:
         errors.append(FieldError((*loc, "value"), "Field required", "missing", dict(data)))
     else:

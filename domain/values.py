@@ -39,7 +39,25 @@ def _decimal_text(value: Decimal) -> str:
 
 def dumps(value: Any) -> bytes:
     """Serialise with Decimals as JSON numbers holding exactly their digits."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError as e:
+        if "64-bit" not in str(e):
+            raise
+        # orjson writes only 64-bit integers and never defers them to `default`.
+        return orjson.dumps(_wide_ints(value), default=_default,
+                            option=orjson.OPT_NON_STR_KEYS)
+
+
+def _wide_ints(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return orjson.Fragment(str(value).encode()) \
+            if not -(2 ** 63) <= value < 2 ** 64 else value
+    if isinstance(value, dict):
+        return {k: _wide_ints(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints(v) for v in value]
+    return value
 
 
 def dumps_str(value: Any) -> str:
@@ -55,7 +73,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | Decimal):
-        number = Decimal(value).normalize()
+        number = Decimal(value).normalize() or Decimal(0)
         text = format(number, "f") if abs(number.adjusted()) < 100 else str(number)
         return orjson.Fragment(text.encode())
     if isinstance(value, dict):

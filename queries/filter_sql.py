@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, cast, false, func, literal, not_, or_, true
 from sqlalchemy import Integer as SAInteger
 
+from domain.meter_filter import normalize_property
 from projections.tables import events
 from queries.jsonsql import json_kind, json_number, json_text, json_true
 
@@ -29,7 +30,7 @@ def filter_condition(spec: dict[str, Any], dialect: str) -> ColumnElement[bool]:
 
 
 def _path(prop: str) -> tuple[str, ...]:
-    return tuple(prop.removeprefix("metadata.").split("."))
+    return tuple(normalize_property(prop).split("."))
 
 
 def _compare(left: Any, operator: str, right: Any) -> ColumnElement[bool]:
@@ -52,7 +53,8 @@ def _compare(left: Any, operator: str, right: Any) -> ColumnElement[bool]:
 
 def _clause(clause: dict[str, Any], dialect: str) -> ColumnElement[bool]:
     prop, operator, value = clause["property"], clause["operator"], clause["value"]
-    if prop in _EVENT_FIELDS:
+    if normalize_property(prop) in _EVENT_FIELDS:
+        prop = normalize_property(prop)
         return _event_field(prop, operator, value, dialect)
     path = _path(prop)
     kind = json_kind(events.c.metadata, path)
@@ -71,7 +73,10 @@ def _clause(clause: dict[str, Any], dialect: str) -> ColumnElement[bool]:
     if isinstance(value, int | Decimal):
         number = json_number(events.c.metadata, path)
         return and_(kind == "number", _compare(number, operator, literal(Decimal(value))))
-    return and_(kind == "string", _compare(json_text(events.c.metadata, path), operator, value))
+    text = json_text(events.c.metadata, path)
+    if dialect == "postgresql" and operator not in ("eq", "ne"):
+        text = text.collate("C")  # code-point order, as Python compares strings
+    return and_(kind == "string", _compare(text, operator, value))
 
 
 def _event_field(prop: str, operator: str, value: Any, dialect: str) -> ColumnElement[bool]:
@@ -83,9 +88,11 @@ def _event_field(prop: str, operator: str, value: Any, dialect: str) -> ColumnEl
         epoch = cast(func.strftime("%s", events.c.timestamp), SAInteger) if dialect == "sqlite" \
             else func.floor(func.extract("epoch", events.c.timestamp))
         return _compare(epoch, operator, literal(value))
-    column = events.c.name if prop == "name" else events.c.source
+    column: ColumnElement[str] = events.c.name if prop == "name" else events.c.source
     if not isinstance(value, str):
         return false()
+    if dialect == "postgresql" and operator not in ("eq", "ne", "like", "not_like"):
+        column = column.collate("C")
     if operator in ("like", "not_like"):
         contains = func.instr(column, value) > 0 if dialect == "sqlite" \
             else func.strpos(column, value) > 0
