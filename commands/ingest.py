@@ -1,10 +1,19 @@
-"""Ingest a batch of usage events: all-or-nothing validation, idempotency, one transaction."""
+"""Ingest a batch of usage events: all-or-nothing validation, idempotency, one transaction.
+
+Batches hold thousands of events, so per-event work is kept small: valid fields are checked
+inline (an error's location is built only for an error), events are built without the frozen
+dataclass constructor, the store is asked once per batch which keys it already holds, and the
+whole batch is one `Ledger.record` call (one recorder transaction; see `commands.store_codec`
+and `commands.store_recorders` for the encoding and the PostgreSQL transfer).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from commands.ledger import IntegrityError, Ledger
@@ -14,12 +23,18 @@ from domain.customer import Customer, Member
 from domain.errors import FieldError, InvalidInput
 from domain.event_metadata import validate_metadata
 from domain.event_type import EventType
+from domain.hierarchy import NOTHING_RECORDED, BatchLink, RecordedTrees, link_errors
+from domain.span import DURATION_KEY, Span, SpanError, parse_span, span_stream_id
 from domain.usage import USER, UsageRecorded, fingerprint
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_NAME = 128
 INSERTED, DUPLICATE, CONFLICT = "inserted", "duplicate", "conflict"
 _RETRIES = 8
+
+RecordedTreesReader = Callable[[UUID, Sequence[BatchLink]], RecordedTrees]
+"""Reads what is recorded around a batch's parent links (see `domain.hierarchy`); called only
+for batches where some event has a `parent_id`."""
 
 
 @dataclass(frozen=True)
@@ -38,18 +53,20 @@ class IngestResult:
     position: int = 0
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     """A validated event, not yet recorded."""
 
+    index: int
     event_id: UUID
     payload: dict[str, Any]
     fields: dict[str, Any]
     keyed: bool
 
 
-def ingest_events(cmd: IngestEvents, ledger: Ledger) -> IngestResult:
+def ingest_events(cmd: IngestEvents, ledger: Ledger,
+                  recorded_trees: RecordedTreesReader | None = None) -> IngestResult:
     candidates = _validate(cmd, ledger)
+    _check_links(cmd, candidates, recorded_trees)
     for _attempt in range(_RETRIES):
         try:
             return _record(cmd, ledger, candidates)
@@ -69,6 +86,7 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate]) -> 
     result = IngestResult()
     seen: dict[UUID, str] = {}
     to_record: list[Any] = []
+    spans = _SpanPlan(cmd.organization_id, ledger)
     for candidate in candidates:
         digest = candidate.fields["fingerprint"]
         earlier = seen.get(candidate.event_id)
@@ -82,17 +100,94 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate]) -> 
                                    "external_id": candidate.fields["external_id"]})
             continue
         seen[candidate.event_id] = digest
-        to_record.append(UsageRecorded(
-            originator_id=candidate.event_id, originator_version=1,
-            timestamp=cmd.received_at, **candidate.fields))
+        to_record.append(_usage_event(candidate.event_id, cmd.received_at,
+                                      spans.mark(candidate)))
         result.inserted += 1
         result.results.append({"status": INSERTED, "id": str(candidate.event_id),
                                "external_id": candidate.fields["external_id"]})
     new_types = [EventType(organization_id=cmd.organization_id, name=name)
                  for type_id, name in type_ids.items() if type_id not in recorded]
-    result.position = ledger.record(*new_types, *to_record) if to_record or new_types \
-        else ledger.position()
+    spans.raise_errors()
+    result.position = ledger.record(*new_types, *to_record, *spans.touched()) \
+        if to_record or new_types else ledger.position()
     return result
+
+
+_USAGE_DEFAULTS = {f.name: f.default for f in dataclass_fields(UsageRecorded)
+                   if f.default is not MISSING}
+_USAGE_FIELDS = frozenset(f.name for f in dataclass_fields(UsageRecorded))
+
+
+def _usage_event(event_id: UUID, received_at: datetime, fields: dict[str, Any]) -> UsageRecorded:
+    """`UsageRecorded(originator_id=event_id, originator_version=1, timestamp=received_at,
+    **fields)`, built the way the event store's mapper builds events: a frozen dataclass's
+    constructor sets each field through `object.__setattr__`, too slow for thousands per batch.
+    Fields that do not match the class go through the constructor, which rejects them."""
+    state = {"originator_id": event_id, "originator_version": 1, "timestamp": received_at,
+             **fields}
+    for name, default in _USAGE_DEFAULTS.items():
+        state.setdefault(name, default)
+    if state.keys() != _USAGE_FIELDS or type(event_id) is not UUID:
+        return UsageRecorded(**state)
+    event = object.__new__(UsageRecorded)
+    object.__setattr__(event, "__dict__", state)
+    return event
+
+
+def _check_links(cmd: IngestEvents, candidates: list[_Candidate],
+                 recorded_trees: RecordedTreesReader | None) -> None:
+    """Reject parent links that would close a cycle or make a tree too deep. Flat batches (no
+    `parent_id` anywhere) skip this entirely."""
+    if not any(c.fields["parent_ref"] for c in candidates):
+        return
+    links = [BatchLink(c.index, c.event_id, c.fields["external_id"], c.fields["parent_ref"])
+             for c in candidates]
+    recorded = recorded_trees(cmd.organization_id, links) if recorded_trees \
+        else NOTHING_RECORDED
+    errors = link_errors(links, recorded)
+    if errors:
+        raise InvalidInput(errors)
+
+
+class _SpanPlan:
+    """The span marks of one batch: each `span` event starts or completes its `Span`; the event
+    that completes one carries the duration in its metadata."""
+
+    def __init__(self, organization_id: UUID, ledger: Ledger) -> None:
+        self.organization_id = organization_id
+        self.ledger = ledger
+        self.spans: dict[UUID, Span] = {}
+        self.errors: list[FieldError] = []
+
+    def mark(self, candidate: _Candidate) -> dict[str, Any]:
+        """The fields to record for `candidate`."""
+        fields = candidate.fields
+        if fields["span_id"] is None:
+            return fields
+        stream_id = span_stream_id(self.organization_id, fields["span_id"])
+        span = self.spans.get(stream_id) or self.ledger.find(Span, stream_id)
+        at = fields["occurred_at"]
+        if span is None:
+            self.spans[stream_id] = Span(organization_id=self.organization_id,
+                                         span_id=fields["span_id"], action=fields["span_action"],
+                                         event_id=candidate.event_id, at=at)
+            return fields
+        self.spans[stream_id] = span
+        try:
+            span.check(fields["span_action"], at)
+        except SpanError as e:
+            self.errors.append(FieldError(("body", "events", candidate.index, e.field), str(e),
+                                          "span", candidate.payload.get(e.field)))
+            return fields
+        span.complete(fields["span_action"], candidate.event_id, at)
+        return {**fields, "metadata": {**fields["metadata"], DURATION_KEY: span.duration_ms}}
+
+    def raise_errors(self) -> None:
+        if self.errors:
+            raise InvalidInput(self.errors)
+
+    def touched(self) -> list[Span]:
+        return [s for s in self.spans.values() if s.pending_events]
 
 
 def _validate(cmd: IngestEvents, ledger: Ledger) -> list[_Candidate]:
@@ -132,7 +227,7 @@ def _validate(cmd: IngestEvents, ledger: Ledger) -> list[_Candidate]:
         external_id = fields["external_id"]
         event_id = ids.keyed_event_id(cmd.organization_id, external_id) if external_id \
             else ids.new_id()
-        candidates.append(_Candidate(event_id, raw, fields, keyed=bool(external_id)))
+        candidates.append(_Candidate(index, event_id, raw, fields, keyed=bool(external_id)))
     if errors:
         raise InvalidInput(errors)
     return candidates
@@ -140,7 +235,68 @@ def _validate(cmd: IngestEvents, ledger: Ledger) -> list[_Candidate]:
 
 def _fields(cmd: IngestEvents, raw: dict[str, Any], loc: tuple[str | int, ...],
             errors: list[FieldError]) -> dict[str, Any]:
-    name = raw.get("name")
+    # Valid values are checked inline; a field's location is built only for an error.
+    get = raw.get
+    name = get("name")
+    if type(name) is not str or not 1 <= len(name) <= MAX_NAME:
+        _check_name(name, loc, errors)
+
+    occurred_at = cmd.received_at
+    if get("timestamp") is not None:
+        occurred_at = _timestamp(raw["timestamp"], cmd.received_at, (*loc, "timestamp"), errors)
+
+    customer_ref = get("customer_id")
+    customer_id = None if customer_ref is None \
+        else _uuid(customer_ref, (*loc, "customer_id"), errors)
+    external_customer_id = _text(get("external_customer_id"), loc, "external_customer_id",
+                                 errors)
+    if (customer_id is None) == (external_customer_id is None) and not any(
+            e.loc[:3] == loc and e.loc[3:4] in (("customer_id",), ("external_customer_id",))
+            for e in errors):
+        errors.append(FieldError(
+            loc, "Exactly one of customer_id or external_customer_id is required",
+            "customer_reference", {k: raw.get(k) for k in ("customer_id",
+                                                           "external_customer_id")}))
+    organization = get("organization_id")
+    if organization is not None and str(organization) != str(cmd.organization_id):
+        errors.append(FieldError((*loc, "organization_id"),
+                                 "Setting organization_id is disallowed when using an "
+                                 "organization token.", "organization_token", organization))
+    metadata: dict[str, Any] = {}
+    if get("metadata") is not None:
+        metadata, problems = validate_metadata(raw["metadata"], (*loc, "metadata"))
+        errors.extend(problems)
+    member_ref = get("member_id")
+    # The instant, not its spelling: a retry may write the same time with another offset.
+    payload = {"name": name, "timestamp": None if get("timestamp") is None else occurred_at,
+               "customer_id": customer_ref,
+               "external_customer_id": get("external_customer_id"), "member_id": member_ref,
+               "external_member_id": get("external_member_id"), "parent_id": get("parent_id"),
+               "metadata": metadata}
+    span = None if get("span") is None else parse_span(raw["span"], (*loc, "span"), errors)
+    if span is not None:
+        payload["span"] = raw["span"]
+    return {
+        "organization_id": cmd.organization_id,
+        "name": name,
+        "occurred_at": occurred_at,
+        "source": USER,
+        "customer_id": customer_id,
+        "external_customer_id": external_customer_id,
+        "member_id": None if member_ref is None
+        else _uuid(member_ref, (*loc, "member_id"), errors),
+        "external_member_id": _text(get("external_member_id"), loc, "external_member_id",
+                                    errors),
+        "external_id": _text(get("external_id"), loc, "external_id", errors),
+        "parent_ref": _text(get("parent_id"), loc, "parent_id", errors),
+        "metadata": metadata,
+        "fingerprint": fingerprint(payload),
+        "span_id": span.span_id if span else None,
+        "span_action": span.action if span else None,
+    }
+
+
+def _check_name(name: Any, loc: tuple[str | int, ...], errors: list[FieldError]) -> None:
     if not isinstance(name, str):
         errors.append(FieldError((*loc, "name"), "Field required" if name is None
                                  else "Input should be a valid string",
@@ -149,47 +305,13 @@ def _fields(cmd: IngestEvents, raw: dict[str, Any], loc: tuple[str | int, ...],
         errors.append(FieldError((*loc, "name"), f"String should have between 1 and {MAX_NAME} "
                                  "characters", "string_length", name))
 
-    occurred_at = cmd.received_at
-    if raw.get("timestamp") is not None:
-        occurred_at = _timestamp(raw["timestamp"], cmd.received_at, (*loc, "timestamp"), errors)
 
-    customer_id = _uuid(raw.get("customer_id"), (*loc, "customer_id"), errors)
-    external_customer_id = _string(raw.get("external_customer_id"),
-                                   (*loc, "external_customer_id"), errors)
-    if (customer_id is None) == (external_customer_id is None) and not any(
-            e.loc[:3] == loc and e.loc[3:4] in (("customer_id",), ("external_customer_id",))
-            for e in errors):
-        errors.append(FieldError(
-            loc, "Exactly one of customer_id or external_customer_id is required",
-            "customer_reference", {k: raw.get(k) for k in ("customer_id",
-                                                           "external_customer_id")}))
-    organization = raw.get("organization_id")
-    if organization is not None and str(organization) != str(cmd.organization_id):
-        errors.append(FieldError((*loc, "organization_id"),
-                                 "Setting organization_id is disallowed when using an "
-                                 "organization token.", "organization_token", organization))
-    metadata: dict[str, Any] = {}
-    if raw.get("metadata") is not None:
-        metadata, problems = validate_metadata(raw["metadata"], (*loc, "metadata"))
-        errors.extend(problems)
-    payload = {k: raw.get(k) for k in ("name", "timestamp", "customer_id", "external_customer_id",
-                                       "member_id", "external_member_id", "parent_id")}
-    payload["metadata"] = metadata
-    return {
-        "organization_id": cmd.organization_id,
-        "name": name,
-        "occurred_at": occurred_at,
-        "source": USER,
-        "customer_id": customer_id,
-        "external_customer_id": external_customer_id,
-        "member_id": _uuid(raw.get("member_id"), (*loc, "member_id"), errors),
-        "external_member_id": _string(raw.get("external_member_id"),
-                                      (*loc, "external_member_id"), errors),
-        "external_id": _string(raw.get("external_id"), (*loc, "external_id"), errors),
-        "parent_ref": _string(raw.get("parent_id"), (*loc, "parent_id"), errors),
-        "metadata": metadata,
-        "fingerprint": fingerprint(payload),
-    }
+def _text(value: Any, loc: tuple[str | int, ...], key: str,
+          errors: list[FieldError]) -> str | None:
+    """An optional non-empty string field."""
+    if value is None or (type(value) is str and value):
+        return value
+    return _string(value, (*loc, key), errors)
 
 
 def _timestamp(value: Any, now: datetime, loc: tuple[str | int, ...],

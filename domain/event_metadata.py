@@ -12,11 +12,15 @@ from domain.span import DURATION_KEY
 Loc = tuple[str | int, ...]
 
 MAX_STRING = 500
+MAX_NUMBER_DIGITS = 1000
+"""Largest |exponent| of a metadata number, so exact sums of them stay small."""
 COST_DECIMAL_PLACES = 12
 MAX_COST_DIGITS = 131072
 """Integer digits of the largest amount: what PostgreSQL's NUMERIC holds before the point."""
 RESERVED_KEYS = frozenset({DURATION_KEY})
 """Metadata keys the ledger sets itself (a span's duration), never accepted from clients."""
+
+_STRUCTURED = frozenset({"_cost", "_llm"}) | RESERVED_KEYS
 
 _DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
@@ -32,6 +36,11 @@ def validate_metadata(raw: Any, loc: Loc) -> tuple[dict[str, Any], list[FieldErr
     errors: list[FieldError] = []
     clean: dict[str, Any] = {}
     for key, value in raw.items():
+        kind = type(value)
+        if (kind is int or (kind is str and 0 < len(value) <= MAX_STRING)) \
+                and key not in _STRUCTURED:
+            clean[key] = value  # the common case, accepted without building its location
+            continue
         here = (*loc, key)
         if key == "_cost":
             clean[key] = _cost(value, here, errors)

@@ -39,6 +39,9 @@ class UsageRecorded(DomainEvent):
     parent_ref: str | None
     metadata: dict[str, Any]
     fingerprint: str
+    span_id: str | None = None
+    """Extension: the span this event starts or ends (see `domain.span`)."""
+    span_action: str | None = None
 
 
 def fingerprint(payload: dict[str, Any]) -> str:

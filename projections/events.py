@@ -1,4 +1,5 @@
-"""The events read table (one row per ledger entry) and per-name statistics.
+"""The events read table (one row per ledger entry), per-name statistics, and, through
+`projections.hierarchy` and `projections.spans`, the event trees and spans.
 
 Parent links are resolved here: a `parent_id` given at ingestion may name our event id or an
 external id, of an event recorded before, in the same batch, or later. Until the parent arrives
@@ -8,17 +9,18 @@ child (and its subtree) attaches.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Table, and_, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, insert, select, update
 
 from domain.usage import UsageRecorded
-from projections.tables import event_names, events
+from projections.hierarchy import link_batch
+from projections.spans import record_spans
+from projections.tables import event_names, event_subtrees, events, spans
 
 
 class EventsProjection:
@@ -26,13 +28,13 @@ class EventsProjection:
     topics = frozenset({get_topic(UsageRecorded)})
 
     def tables(self) -> Sequence[Table]:
-        return (events, event_names)
+        return (events, event_names, event_subtrees, spans)
 
     def process(self, conn: Connection, batch: Sequence[Any]) -> None:
         rows = [self._row(e) for e in batch]
-        self._resolve_parents(conn, rows)
+        link_batch(conn, rows)
         conn.execute(insert(events), rows)
-        self._attach_pending(conn, rows)
+        record_spans(conn, batch)
         self._count_names(conn, batch)
 
     @staticmethod
@@ -46,98 +48,8 @@ class EventsProjection:
             "external_member_id": event.external_member_id, "external_id": event.external_id,
             "parent_ref": event.parent_ref, "parent_id": None, "root_id": event.originator_id,
             "depth": 0, "child_count": 0, "metadata": event.metadata,
+            "span_id": event.span_id, "path": None,
         }
-
-    def _resolve_parents(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Link each child to a parent recorded earlier or earlier in this batch."""
-        local: dict[tuple[UUID, str], dict[str, Any]] = {}
-        wanted = {(r["organization_id"], r["parent_ref"]) for r in rows if r["parent_ref"]}
-        found = self._lookup(conn, wanted) if wanted else {}
-        increments: dict[UUID, int] = defaultdict(int)
-        for row in rows:
-            ref = row["parent_ref"]
-            if ref:
-                key = (row["organization_id"], ref)
-                parent = local.get(key) or found.get(key)
-                if parent is not None and parent["id"] != row["id"]:
-                    row["parent_id"] = parent["id"]
-                    row["root_id"] = parent["root_id"]
-                    row["depth"] = parent["depth"] + 1
-                    if parent in local.values():
-                        parent["child_count"] += 1
-                    else:
-                        increments[parent["id"]] += 1
-            local[(row["organization_id"], str(row["id"]))] = row
-            if row["external_id"]:
-                local[(row["organization_id"], row["external_id"])] = row
-        for parent_id, count in increments.items():
-            conn.execute(update(events).where(events.c.id == parent_id)
-                         .values(child_count=events.c.child_count + count))
-
-    @staticmethod
-    def _lookup(conn: Connection, refs: set[tuple[UUID, str]]) -> dict[tuple[UUID, str],
-                                                                       dict[str, Any]]:
-        by_org: dict[UUID, set[str]] = defaultdict(set)
-        for organization_id, ref in refs:
-            by_org[organization_id].add(ref)
-        found: dict[tuple[UUID, str], dict[str, Any]] = {}
-        columns = (events.c.id, events.c.organization_id, events.c.external_id,
-                   events.c.root_id, events.c.depth)
-        for organization_id, values in by_org.items():
-            as_ids = [UUID(v) for v in values if _is_uuid(v)]
-            condition = events.c.external_id.in_(values)
-            if as_ids:
-                condition = or_(condition, events.c.id.in_(as_ids))
-            for row in conn.execute(select(*columns).where(
-                    events.c.organization_id == organization_id, condition)).mappings():
-                parent = dict(row)
-                if str(parent["id"]) in values:
-                    found[(organization_id, str(parent["id"]))] = parent
-                if parent["external_id"] in values:
-                    found[(organization_id, parent["external_id"])] = parent
-        return found
-
-    def _attach_pending(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Children recorded before this batch, waiting for a parent that has now arrived."""
-        by_org: dict[UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for row in rows:
-            refs = by_org[row["organization_id"]]
-            refs[str(row["id"])] = row
-            if row["external_id"]:
-                refs[row["external_id"]] = row
-        for organization_id, refs in by_org.items():
-            waiting = conn.execute(select(events.c.id, events.c.parent_ref).where(
-                events.c.organization_id == organization_id, events.c.parent_id.is_(None),
-                events.c.parent_ref.in_(list(refs)))).all()
-            for child_id, ref in waiting:
-                parent = refs[ref]
-                if child_id == parent["id"] or self._is_ancestor(conn, child_id, parent["id"]):
-                    continue
-                conn.execute(update(events).where(events.c.id == parent["id"])
-                             .values(child_count=events.c.child_count + 1))
-                conn.execute(update(events).where(events.c.id == child_id)
-                             .values(parent_id=parent["id"]))
-                self._reroot(conn, child_id, parent["root_id"], parent["depth"] + 1)
-
-    @staticmethod
-    def _is_ancestor(conn: Connection, candidate: UUID, of: UUID) -> bool:
-        current: UUID | None = of
-        while current is not None:
-            if current == candidate:
-                return True
-            current = conn.execute(select(events.c.parent_id)
-                                   .where(events.c.id == current)).scalar()
-        return False
-
-    @staticmethod
-    def _reroot(conn: Connection, event_id: UUID, root_id: UUID, depth: int) -> None:
-        level = [event_id]
-        while level:
-            conn.execute(update(events).where(events.c.id.in_(level))
-                         .values(root_id=root_id, depth=depth))
-            level = list(conn.execute(select(events.c.id)
-                                      .where(events.c.parent_id.in_(level))).scalars())
-            depth += 1
 
     @staticmethod
     def _count_names(conn: Connection, batch: Sequence[Any]) -> None:
@@ -164,10 +76,3 @@ class EventsProjection:
                     first_seen=min(existing.first_seen, first),
                     last_seen=max(existing.last_seen, last)))
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True

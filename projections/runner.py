@@ -37,15 +37,17 @@ class Projection(Protocol):
 
 class ProjectionRunner:
     def __init__(self, ledger: Ledger, store: Store, projections: Sequence[Projection],
-                 batch_size: int = 1000) -> None:
+                 batch_size: int = 1000, jobs: Sequence[Callable[[], int]] = ()) -> None:
         self.ledger = ledger
         self.store = store
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
+        self.jobs = list(jobs)
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._page: tuple[int, Sequence[Any], dict[int, Any]] = (-1, (), {})
 
     def ensure_positions(self) -> None:
         with self.store.writer.begin() as conn:
@@ -61,18 +63,23 @@ class ProjectionRunner:
             return {name: position for name, position in rows}
 
     def catch_up(self, projection: Projection) -> int:
-        """Apply one batch; return how many notifications were consumed."""
+        """Apply one batch; return how many notifications were consumed.
+
+        The ledger is read before the read-model transaction begins: on SQLite that transaction
+        holds the database's write lock, and asking the event store for a connection while
+        holding it deadlocks with a request that holds the store's writer and waits for the lock.
+        """
+        selected = select(projection_positions.c.position) \
+            .where(projection_positions.c.name == projection.name)
+        with self.store.engine.connect() as conn:
+            start = conn.execute(selected).scalar_one()
+        notifications, decoded = self._read(start)
+        if not notifications:
+            return 0
         with self.store.writer.begin() as conn:
-            position = conn.execute(
-                select(projection_positions.c.position)
-                .where(projection_positions.c.name == projection.name)
-                .with_for_update()
-            ).scalar_one()
-            notifications = self.ledger.recorder.select_notifications(
-                start=position, limit=self.batch_size, inclusive_of_start=False)
-            if not notifications:
-                return 0
-            wanted = [self.ledger.mapper.to_domain_event(n) for n in notifications
+            if conn.execute(selected.with_for_update()).scalar_one() != start:
+                return len(notifications)  # another worker applied them: read again
+            wanted = [self._decode(n, decoded) for n in notifications
                       if n.topic in projection.topics]
             if wanted:
                 projection.process(conn, wanted)
@@ -81,11 +88,31 @@ class ProjectionRunner:
                          .values(position=notifications[-1].id))
         return len(notifications)
 
+    def _read(self, start: int) -> tuple[Sequence[Any], dict[int, Any]]:
+        """The notifications after `start`, and their events decoded so far. Projections at
+        the same position share one read and one decoding of each event (a page is a prefix of
+        the final sequence: ids only become visible in order)."""
+        page_start, notifications, decoded = self._page
+        if page_start != start or not notifications:
+            notifications = self.ledger.recorder.select_notifications(
+                start=start, limit=self.batch_size, inclusive_of_start=False)
+            decoded = {}
+            self._page = (start, notifications, decoded)
+        return notifications, decoded
+
+    def _decode(self, notification: Any, decoded: dict[int, Any]) -> Any:
+        event = decoded.get(notification.id)
+        if event is None:
+            event = decoded[notification.id] = self.ledger.mapper.to_domain_event(notification)
+        return event
+
     def run_until_idle(self) -> int:
-        """Catch every projection up with the ledger as it is now."""
+        """Catch every projection up with the ledger as it is now, and run the background jobs
+        (each call does one step and returns how much it did) until none has work left."""
         total = 0
         while True:
             done = sum(self.catch_up(p) for p in self.projections.values())
+            done += sum(job() for job in self.jobs)
             total += done
             if not done:
                 return total

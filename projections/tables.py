@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -138,6 +139,10 @@ events = Table(
     Column("depth", Integer, nullable=False, default=0),
     Column("child_count", Integer, nullable=False, default=0),
     Column("metadata", Json, nullable=False),
+    Column("span_id", String),
+    # Ancestors from the root down to the parent, as `<hex id>/` each; null for a root. The
+    # descendants of X are the events of X's tree whose path starts with X's path + `<X>/`.
+    Column("path", String),
     Index("ix_events_org_ts", "organization_id", "timestamp"),
     Index("ix_events_org_customer_ts", "organization_id", "customer_id", "timestamp"),
     Index("ix_events_org_ext_customer_ts", "organization_id", "external_customer_id",
@@ -145,6 +150,29 @@ events = Table(
     Index("ix_events_org_external_id", "organization_id", "external_id"),
     Index("ix_events_org_parent_ref", "organization_id", "parent_ref"),
     Index("ix_events_parent", "parent_id"),
+    # Only children are indexed: events without a parent (flat ones) cost this index nothing.
+    Index("ix_events_tree", "root_id", "depth", postgresql_where=text("parent_id IS NOT NULL"),
+          sqlite_where=text("parent_id IS NOT NULL")),
+)
+
+event_subtrees = Table(
+    "event_subtrees", metadata,
+    # Per event with descendants: how many, and the exact sum over them of every numeric
+    # metadata path ({"_cost.amount": Decimal, "tokens": int, ...}).
+    Column("event_id", Uuid, primary_key=True),
+    Column("descendant_count", Integer, nullable=False),
+    Column("totals", Json, nullable=False),
+)
+
+spans = Table(
+    "spans", metadata,
+    Column("organization_id", Uuid, primary_key=True),
+    Column("span_id", String, primary_key=True),
+    Column("start_event_id", Uuid),
+    Column("started_at", UTCDateTime),
+    Column("end_event_id", Uuid),
+    Column("ended_at", UTCDateTime),
+    Index("ix_spans_org_started", "organization_id", "started_at"),
 )
 
 event_names = Table(

@@ -20,15 +20,16 @@ _CUSTOMER_SORT = {"created_at": customers.c.created_at, "email": customers.c.ema
 
 
 def _first_event_at(conn: Connection, rows: Sequence[Any]) -> dict[UUID, datetime | None]:
+    """One indexed look-up per identifier: with an OR, SQLite walks the whole timestamp index."""
     result: dict[UUID, datetime | None] = {}
     for row in rows:
-        condition = events.c.customer_id == row["id"]
+        conditions = [events.c.customer_id == row["id"]]
         if row["external_id"]:
-            condition = or_(condition, events.c.external_customer_id == row["external_id"])
-        result[row["id"]] = conn.execute(
-            select(func.min(events.c.timestamp)).where(
-                events.c.organization_id == row["organization_id"], events.c.source == "user",
-                condition)).scalar()
+            conditions.append(events.c.external_customer_id == row["external_id"])
+        firsts = [conn.execute(select(func.min(events.c.timestamp)).where(
+            events.c.organization_id == row["organization_id"], events.c.source == "user",
+            condition)).scalar() for condition in conditions]
+        result[row["id"]] = min((f for f in firsts if f is not None), default=None)
     return result
 
 

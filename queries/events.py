@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, String, and_, cast, false, func, or_, select
 
 from domain.errors import NotFound
+from domain.hierarchy import MAX_DEPTH, rolled_up
 from projections.tables import customers, event_names, event_types, events
 from queries.common import order_by, paginate
 from queries.customers import customers_by_reference
 from queries.filter_sql import filter_condition
+from queries.hierarchy import Subtree, descendants, spans_by_id, subtree_rows
 from queries.jsonsql import json_text
-from queries.schemas import Event, EventName, ListResource, Pagination, page_count
+from queries.schemas import Event, EventName, EventSpan, ListResource, Pagination, page_count
 
-MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,18 @@ class EventQuery:
 def customer_condition(conn: Connection, organization_id: UUID, ids: Sequence[UUID],
                        external_ids: Sequence[str]) -> ColumnElement[bool]:
     """Events of these customers, whichever identifier the events were sent with."""
+    ids, external_ids = customer_references(conn, organization_id, ids, external_ids)
+    parts = []
+    if ids:
+        parts.append(events.c.customer_id.in_(ids))
+    if external_ids:
+        parts.append(events.c.external_customer_id.in_(external_ids))
+    return or_(*parts) if parts else false()
+
+
+def customer_references(conn: Connection, organization_id: UUID, ids: Sequence[UUID],
+                        external_ids: Sequence[str]) -> tuple[list[UUID], list[str]]:
+    """Every id and external id naming these customers (each given id adds the other)."""
     ids, external_ids = list(ids), list(external_ids)
     if ids:
         external_ids += [e for e in conn.execute(select(customers.c.external_id).where(
@@ -48,12 +62,7 @@ def customer_condition(conn: Connection, organization_id: UUID, ids: Sequence[UU
         ids += list(conn.execute(select(customers.c.id).where(
             customers.c.organization_id == organization_id,
             customers.c.external_id.in_(external_ids))).scalars())
-    parts = []
-    if ids:
-        parts.append(events.c.customer_id.in_(ids))
-    if external_ids:
-        parts.append(events.c.external_customer_id.in_(external_ids))
-    return or_(*parts) if parts else false()
+    return ids, external_ids
 
 
 def _conditions(conn: Connection, organization_id: UUID, q: EventQuery) -> list[Any]:
@@ -93,43 +102,35 @@ def _conditions(conn: Connection, organization_id: UUID, q: EventQuery) -> list[
         ))
     if q.parent_id is not None:
         levels = q.depth if q.depth is not None else 1
-        where.append(events.c.id.in_(descendants(conn, organization_id, q.parent_id, levels)))
+        where.append(descendants(conn, organization_id, q.parent_id, min(levels, MAX_DEPTH)))
     elif q.depth is not None:
         where.append(events.c.depth <= q.depth)
     return where
 
 
-def descendants(conn: Connection, organization_id: UUID, parent_id: UUID,
-                levels: int) -> list[UUID]:
-    """Ids of the events 1..levels below `parent_id`."""
-    found: list[UUID] = []
-    level = [parent_id]
-    for _ in range(min(levels, MAX_DEPTH)):
-        level = list(conn.execute(select(events.c.id).where(
-            events.c.organization_id == organization_id,
-            events.c.parent_id.in_(level))).scalars())
-        if not level:
-            break
-        found += level
-    return found
-
-
 def list_events(conn: Connection, organization_id: UUID, q: EventQuery, *,
-                sorting: Sequence[str], page: int, limit: int) -> ListResource[Event]:
+                sorting: Sequence[str], page: int, limit: int,
+                aggregate_fields: Sequence[tuple[str, ...]] = ()) -> ListResource[Event]:
     stmt = select(events).where(*_conditions(conn, organization_id, q)).order_by(
         *order_by(sorting, {"timestamp": events.c.timestamp}, events.c.id))
     rows, total = paginate(conn, stmt, page, limit)
-    return ListResource[Event](items=to_events(conn, organization_id, rows),
+    return ListResource[Event](items=to_events(conn, organization_id, rows, aggregate_fields),
                                pagination=Pagination(total_count=total,
                                                      max_page=page_count(total, limit)))
 
 
-def get_event(conn: Connection, organization_id: UUID, event_id: UUID) -> Event:
+def get_event(conn: Connection, organization_id: UUID, event_id: UUID,
+              aggregate_fields: Sequence[tuple[str, ...]] = ()) -> Event:
+    return to_events(conn, organization_id, [event_row(conn, organization_id, event_id)],
+                     aggregate_fields)[0]
+
+
+def event_row(conn: Connection, organization_id: UUID, event_id: UUID) -> Any:
     row = conn.execute(select(events).where(events.c.organization_id == organization_id,
                                             events.c.id == event_id)).mappings().first()
     if row is None:
         raise NotFound("Event not found")
-    return to_events(conn, organization_id, [row])[0]
+    return row
 
 
 SYSTEM_LABELS = {
@@ -161,15 +162,29 @@ def _label(row: Any, types: dict[str, tuple[str, str | None]]) -> str:
 
 
 def wire_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Metadata as Polar returns it: `_cost.amount` is a decimal string, other numbers stay
-    JSON numbers with every digit."""
+    """Metadata as Polar returns it: `_cost.amount` is a decimal string in plain notation
+    (`0.000000000001`, never `1E-12`), other numbers stay JSON numbers with every digit."""
     cost = metadata.get("_cost")
     if isinstance(cost, dict) and "amount" in cost:
-        return {**metadata, "_cost": {**cost, "amount": str(cost["amount"])}}
+        return {**metadata, "_cost": {**cost, "amount": format(Decimal(cost["amount"]), "f")}}
     return metadata
 
 
-def to_events(conn: Connection, organization_id: UUID, rows: Sequence[Any]) -> list[Event]:
+def to_events(conn: Connection, organization_id: UUID, rows: Sequence[Any],
+              aggregate_fields: Sequence[tuple[str, ...]] = ()) -> list[Event]:
+    """Events as returned by the API; each path of `aggregate_fields` (`("_cost", "amount")`)
+    holds the event's own value plus the sum over its descendants."""
+    return [Event(**f) for f in event_fields(conn, organization_id, rows, aggregate_fields)]
+
+
+def event_fields(conn: Connection, organization_id: UUID, rows: Sequence[Any],
+                 aggregate_fields: Sequence[tuple[str, ...]] = (),
+                 below: Mapping[UUID, Subtree] | None = None) -> list[dict[str, Any]]:
+    """The fields of `Event` for each row (see `to_events`); `below`: the rows' subtrees, when
+    the caller has read them already."""
+    if below is None:
+        below = subtree_rows(conn, [r["id"] for r in rows if r["child_count"]])
+    marked = spans_by_id(conn, organization_id, {r["span_id"] for r in rows if r["span_id"]})
     by_id, by_external = customers_by_reference(
         conn, organization_id, [r["customer_id"] for r in rows if r["customer_id"]],
         [r["external_customer_id"] for r in rows if r["external_customer_id"]])
@@ -178,7 +193,11 @@ def to_events(conn: Connection, organization_id: UUID, rows: Sequence[Any]) -> l
     for row in rows:
         customer = by_id.get(row["customer_id"]) if row["customer_id"] else \
             by_external.get(row["external_customer_id"])
-        result.append(Event(
+        count, totals = below.get(row["id"], (0, {}))
+        metadata = rolled_up(row["metadata"], totals, aggregate_fields) if aggregate_fields \
+            else row["metadata"]
+        span = marked.get(row["span_id"]) if row["span_id"] else None
+        result.append(dict(
             id=row["id"], timestamp=row["timestamp"], organization_id=row["organization_id"],
             customer_id=customer.id if customer else row["customer_id"], customer=customer,
             external_customer_id=row["external_customer_id"] or (
@@ -186,8 +205,11 @@ def to_events(conn: Connection, organization_id: UUID, rows: Sequence[Any]) -> l
             member_id=row["member_id"], external_member_id=row["external_member_id"],
             child_count=row["child_count"], parent_id=row["parent_id"],
             label=_label(row, types), name=row["name"], source=row["source"],
-            metadata=wire_metadata(row["metadata"]), external_id=row["external_id"],
-            ingested_at=row["ingested_at"], root_id=row["root_id"], depth=row["depth"]))
+            metadata=wire_metadata(metadata), external_id=row["external_id"],
+            ingested_at=row["ingested_at"], root_id=row["root_id"], depth=row["depth"],
+            descendant_count=count,
+            span=EventSpan(**span.model_dump(), action="start" if span.start_event_id ==
+                           row["id"] else "end") if span else None))
     return result
 
 

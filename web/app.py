@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,9 +18,13 @@ from web.bootstrap import Services, bootstrap
 from web.config import Settings
 from web.errors import HTTPError, error_response, json_response
 from web.openapi import build_openapi
-from web.routes import customers, event_types, events
+from web.routes import customers, event_types, events, hierarchy, meters
+from web.routes import benefits, customer_meters, orders, products, subscriptions
 
-API_MODULES: tuple[Api, ...] = (events.api, event_types.api, customers.api)
+# hierarchy first: its /v1/events/costs must match before /v1/events/{id}.
+API_MODULES: tuple[Api, ...] = (hierarchy.api, events.api, event_types.api, customers.api,
+                                meters.api, benefits.api, products.api, orders.api,
+                                subscriptions.api, customer_meters.api)
 VERSION = "0.1.0"
 
 
@@ -27,17 +32,28 @@ def operations() -> list[Operation]:
     return [op for api in API_MODULES for op in api.operations]
 
 
+@cache
+def openapi_document() -> dict[str, Any]:
+    """Built once per process, on first use: the operations never change at run time, and
+    building the document costs more than the rest of `create_app`."""
+    return build_openapi(operations(), "Metering ledger (Polar-compatible API)", VERSION)
+
+
+def app_from_env() -> Starlette:
+    """The app configured by the environment: uvicorn's factory in each worker process."""
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """Build the app. With `services` given, the caller owns them (and their lifecycle)."""
     owned = services is None
     services = services or bootstrap(settings)
-    document = build_openapi(operations(), "Metering ledger (Polar-compatible API)", VERSION)
 
     async def healthz(_request: Request) -> Response:
         return json_response({"status": "ok", "ledger_position": services.ledger.position()})
 
     async def openapi(_request: Request) -> Response:
-        return json_response(document)
+        return json_response(openapi_document())
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -6,14 +6,20 @@ from dataclasses import dataclass
 
 from commands.ledger import Ledger
 from projections.catalog import CatalogProjection
+from projections.commerce import CommerceProjection
+from projections.customer_meters import CustomerMetersProjection
 from projections.events import EventsProjection
+from projections.meter_builds import MeterBuilds
+from projections.meter_usage import MeterUsageProjection
+from projections.meters import MetersProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.store import Store, create_store
 from web.config import Settings
 
 
-def all_projections() -> list[Projection]:
-    return [CatalogProjection(), EventsProjection()]
+def all_projections(ledger: Ledger) -> list[Projection]:
+    return [CatalogProjection(), EventsProjection(), MetersProjection(), MeterUsageProjection(),
+            CommerceProjection(), CustomerMetersProjection(ledger)]
 
 
 @dataclass
@@ -33,6 +39,7 @@ def bootstrap(settings: Settings) -> Services:
     ledger = Ledger(env=settings.ledger_env())
     store = create_store(settings.sqlalchemy_url(), settings.database_schema)
     store.create_tables()
-    runner = ProjectionRunner(ledger, store, all_projections())
+    runner = ProjectionRunner(ledger, store, all_projections(ledger),
+                              jobs=[MeterBuilds(ledger, store).step])
     runner.ensure_positions()
     return Services(settings=settings, ledger=ledger, store=store, runner=runner)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
 
 from commands.tokens import CreateToken, RevokeToken, create_token, revoke_token
 from domain.errors import LedgerError
 from domain.organization import ALL_SCOPES
-from web.bootstrap import bootstrap
+from projections.meter_builds import MeterBuilds
+from projections.meter_usage import NAME
+from web.bootstrap import Services, bootstrap
 from web.config import Settings
 
 
@@ -23,7 +28,17 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from web.app import create_app
-    app = create_app(_settings(args))
+    if args.workers > 1:
+        # Workers build the app from the environment; the schemas are created once, here.
+        if args.database_url:
+            os.environ["METERING_DATABASE_URL"] = args.database_url
+        if args.no_projections:
+            os.environ["METERING_RUN_PROJECTIONS"] = "0"
+        bootstrap(_settings(args)).close()
+        uvicorn.run("web.app:app_from_env", factory=True, workers=args.workers,
+                    host=args.host, port=args.port, log_level=args.log_level)
+        return 0
+    app = create_app(_settings(args, run_projections=False if args.no_projections else None))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 workers=None)
     return 0
@@ -68,8 +83,8 @@ def rebuild(args: argparse.Namespace) -> int:
 
     services = bootstrap(_settings(args))
     try:
-        names = list(services.runner.projections) if args.all or not args.projection \
-            else args.projection
+        everything = args.all or not (args.projection or args.meter)
+        names = list(services.runner.projections) if everything else args.projection or []
         target = services.ledger.position()
         with Progress() as progress:
             for name in names:
@@ -77,9 +92,35 @@ def rebuild(args: argparse.Namespace) -> int:
                 services.runner.rebuild([name], on_progress=lambda pos, t=task: progress.update(
                     t, completed=min(pos, target)))
                 progress.update(task, completed=target or 1)
+            builds = MeterBuilds(services.ledger, services.store)
+            for meter_id in args.meter or ():
+                builds.rebuild(meter_id)
+            _finish_meter_builds(services, builds, progress)
     finally:
         services.close()
     return 0
+
+
+def _finish_meter_builds(services: Services, builds: MeterBuilds, progress: Any) -> None:
+    """Run the meter usage projection and its background builds until every build is live
+    (blue/green: quantities keep answering from the old builds meanwhile)."""
+    target = services.ledger.position() or 1
+    task = progress.add_task("building meter usage", total=target)
+    usage = services.runner.projections[NAME]
+    while services.runner.catch_up(usage) + builds.step():
+        pending = builds.in_progress()
+        progress.update(task, completed=min((p.position for p in pending), default=target))
+    progress.update(task, completed=target)
+
+
+def reconcile(args: argparse.Namespace) -> int:
+    from web import reconcile as report
+
+    services = bootstrap(_settings(args))
+    try:
+        return report.run(services, args)
+    finally:
+        services.close()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -93,6 +134,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
+    p.add_argument("--no-projections", action="store_true",
+                   help="serve the API only; run `metering project` as a separate process")
+    p.add_argument("--workers", type=int, default=1,
+                   help="API worker processes (with several, prefer --no-projections and one "
+                        "`metering project`)")
     p.set_defaults(func=serve)
 
     token = sub.add_parser("token", help="manage organization access tokens")
@@ -111,7 +157,14 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rebuild", help="drop and rebuild read models from the ledger")
     p.add_argument("--projection", action="append", help="a projection name (repeatable)")
     p.add_argument("--all", action="store_true")
+    p.add_argument("--meter", action="append", type=UUID, metavar="ID",
+                   help="rebuild one meter's usage in the background (repeatable)")
     p.set_defaults(func=rebuild)
+
+    p = sub.add_parser("reconcile", help="recompute customer meters from the ledger and compare "
+                                         "(exit 1 on any drift)")
+    p.add_argument("--organization", help="an organization name (default: all)")
+    p.set_defaults(func=reconcile)
     return root
 
 

@@ -25,6 +25,8 @@ class Settings:
             "database_url": env.get("METERING_DATABASE_URL", DEFAULT_DATABASE_URL),
             "database_schema": env.get("METERING_DATABASE_SCHEMA") or None,
             "read_wait_timeout": float(env.get("METERING_READ_WAIT_TIMEOUT", "5")),
+            "run_projections": env.get("METERING_RUN_PROJECTIONS", "1").lower()
+            not in ("0", "false", "no"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

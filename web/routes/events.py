@@ -6,16 +6,19 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from commands.ingest import IngestEvents, ingest_events
 from domain.errors import InvalidInput
+from domain.hierarchy import parse_rollup_paths
 from domain.values import loads
 from queries import events as q
+from queries.meters import meter_filter
 from queries.schemas import Event, EventName, EventsIngestResponse, ListResource
 from web.api import POSITION_HEADER, Api, Call
 from web.errors import json_response
 from web.params import PageParams, parse_uuid
+from web.parent_links import ParentLinks
 
 api = Api()
 READ = ("events:read", "events:write")
@@ -38,8 +41,9 @@ def ingest(call: Call) -> Any:
                                "missing" if not isinstance(body, dict) or "events" not in body
                                else "list_type", body.get("events") if isinstance(body, dict)
                                else body)
-    result = ingest_events(IngestEvents(call.organization_id, body["events"],
-                                        datetime.now(UTC)), call.services.ledger)
+    with ParentLinks(call.services).guard(call.organization_id, body["events"]) as trees:
+        result = ingest_events(IngestEvents(call.organization_id, body["events"],
+                                            datetime.now(UTC)), call.services.ledger, trees)
     call.services.runner.poke()
     data: dict[str, Any] = {"inserted": result.inserted, "duplicates": result.duplicates,
                             "conflicts": result.conflicts}
@@ -48,8 +52,20 @@ def ingest(call: Call) -> Any:
     return json_response(data, headers={POSITION_HEADER: str(result.position)})
 
 
-class EventListParams(PageParams):
+class RollupParams(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    aggregate_fields: list[str] = Field(default_factory=list, description=(
+        "Extension (repeatable): numeric metadata paths (`_cost.amount`, `duration_ms`) "
+        "replaced by the event's own value plus the exact sum over all its descendants."))
+
+    def paths(self) -> list[tuple[str, ...]]:
+        return parse_rollup_paths(self.aggregate_fields, ("query", "aggregate_fields"))
+
+
+class EventListParams(PageParams, RollupParams):
     filter: str | None = Field(None, description="A meter filter, as a JSON string.")
+    meter_id: UUID | None = Field(None, description="Only events matching this meter's filter.")
     start_timestamp: datetime | None = None
     end_timestamp: datetime | None = None
     organization_id: list[UUID] = Field(default_factory=list)
@@ -80,6 +96,10 @@ def _event_query(call: Call, params: EventListParams) -> q.EventQuery:
             raise InvalidInput.one(("query", "filter"), "Invalid JSON", "json_invalid",
                                    params.filter) from None
         spec = parse_filter_param(spec, ("query", "filter"))
+    if params.meter_id is not None:
+        with call.services.store.engine.connect() as conn:
+            meter = meter_filter(conn, call.organization_id, params.meter_id)
+        spec = meter if spec is None else {"conjunction": "and", "clauses": [meter, spec]}
     return q.EventQuery(
         customer_id=params.customer_id, external_customer_id=params.external_customer_id,
         name=params.name, source=list(params.source), start_timestamp=params.start_timestamp,
@@ -97,13 +117,15 @@ def parse_filter_param(spec: Any, loc: tuple[str | int, ...]) -> dict[str, Any]:
 
 
 @api.route("GET", "/v1/events/", scopes=READ, summary="List Events",
-           response=ListResource[Event], query=EventListParams, reads=("events", "catalog"),
+           response=ListResource[Event], query=EventListParams,
+           reads=("events", "catalog", "meters"),
            tags=("events",))
 def list_events(call: Call) -> Any:
     params: EventListParams = call.query
     with call.services.store.engine.connect() as conn:
         return q.list_events(conn, call.organization_id, _event_query(call, params),
-                             sorting=params.sorting, page=params.page, limit=params.limit)
+                             sorting=params.sorting, page=params.page, limit=params.limit,
+                             aggregate_fields=params.paths())
 
 
 class EventNameParams(PageParams):
@@ -128,11 +150,12 @@ def list_event_names(call: Call) -> Any:
 
 
 @api.route("GET", "/v1/events/{id}", scopes=READ, summary="Get Event", response=Event,
-           reads=("events", "catalog"), tags=("events",))
+           query=RollupParams, reads=("events", "catalog"), tags=("events",))
 def get_event(call: Call) -> Any:
     event_id = parse_uuid(call.path["id"])
+    params: RollupParams = call.query
     with call.services.store.engine.connect() as conn:
-        return q.get_event(conn, call.organization_id, event_id)
+        return q.get_event(conn, call.organization_id, event_id, params.paths())
 
 
-__all__ = ["api", "parse_filter_param"]
+__all__ = ["RollupParams", "api", "parse_filter_param"]

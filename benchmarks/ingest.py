@@ -1,0 +1,226 @@
+"""Ingestion throughput through HTTP, and how fast the read models follow.
+
+For each store and each client count: a fresh database, `metering serve` in its own process, a
+token, then N Polar-shaped events in batches of 1,000 (each with a unique `external_id`, one of
+1,000 customers by `external_customer_id`, metadata with tokens, model, endpoint and `_cost`)
+posted to `/v1/events/ingest` by one or several concurrent keep-alive clients. Reported: events/s,
+the server's peak RSS, the projections' lag when the last batch was acknowledged and their
+catch-up rate, and finally a rebuild of every read model from the ledger (events/s).
+
+    .venv/bin/python -m benchmarks.ingest --events 200000 --database both
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from benchmarks._common import (
+    Client,
+    Database,
+    Process,
+    Server,
+    create_token,
+    fresh_database,
+    kinds,
+    mib,
+    running,
+    serve,
+)
+from domain.values import dumps
+
+MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama-3-70b")
+ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
+NAMES = ("llm.completion", "llm.embedding", "api.request")
+
+
+def make_batches(events: int, batch_size: int, customers: int, *, backfill: bool = False,
+                 seed: int = 7) -> list[bytes]:
+    """Request bodies, serialised before the clock starts. Timestamps follow the clock as in
+    live traffic (a millisecond apart, with jitter, ending now), or with `backfill` are spread
+    at random over the last 30 days (random positions in every time index)."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    bodies = []
+    for start in range(0, events, batch_size):
+        batch = []
+        for i in range(start, min(start + batch_size, events)):
+            tokens = rng.randint(10, 8000)
+            ago = rng.randrange(30 * 86400) if backfill \
+                else (events - i) / 1000 + rng.random() / 100
+            batch.append({
+                "name": rng.choice(NAMES),
+                "external_customer_id": f"customer-{rng.randrange(customers):04d}",
+                "external_id": f"evt-{seed}-{i:09d}",
+                "timestamp": (now - timedelta(seconds=ago)).isoformat(),
+                "metadata": {
+                    "tokens": tokens,
+                    "model": rng.choice(MODELS),
+                    "endpoint": rng.choice(ENDPOINTS),
+                    "_cost": {"amount": Decimal(tokens) * Decimal("0.000125"),
+                              "currency": "usd"},
+                },
+            })
+        bodies.append(dumps({"events": batch}))
+    return bodies
+
+
+@dataclass
+class Run:
+    database: str
+    projector: str
+    clients: int
+    events: int
+    seconds: float
+    cpu_per_event: float
+    peak_rss: int
+    lag_at_end: int
+    catch_up_seconds: float
+    rebuild_per_second: float | None
+
+    def line(self) -> str:
+        catch_up = f"{self.lag_at_end / self.catch_up_seconds:>8,.0f} ev/s" \
+            if self.catch_up_seconds > 0 else "       - ev/s"
+        return (f"{self.database:<8} {self.projector:<10} {self.clients} "
+                f"client{'s' if self.clients > 1 else ' '} "
+                f"{self.events:>8} events {self.seconds:7.2f} s {self.events / self.seconds:>8,.0f}"
+                f" ev/s | server CPU {self.cpu_per_event * 1e6:5.1f} us/ev"
+                f" | peak RSS {mib(self.peak_rss):>8} | projections: lag at end "
+                f"{self.lag_at_end:>7}, caught up in {self.catch_up_seconds:6.2f} s ({catch_up})"
+                + (f" | rebuild {self.rebuild_per_second:>8,.0f} ev/s"
+                   if self.rebuild_per_second is not None else ""))
+
+
+def post_all(server: Server, token: str, bodies: list[bytes], clients: int) -> None:
+    """Post every body, spread over `clients` keep-alive connections, one thread each."""
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    queue = iter(bodies)
+
+    def work() -> None:
+        client = Client(server, token)
+        try:
+            while not failures:
+                with lock:
+                    body = next(queue, None)
+                if body is None:
+                    return
+                result = client.post("/v1/events/ingest", body)
+                if result["inserted"] + result["duplicates"] == 0:
+                    msg = f"nothing recorded: {result}"
+                    raise RuntimeError(msg)
+        except Exception as e:  # noqa: BLE001 - re-raised by the caller
+            failures.append(e)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def wait_projected(database: Database, position: int, timeout: float = 1800) -> float:
+    """Seconds until every projection has applied `position`."""
+    started = time.perf_counter()
+    while min(database.projection_positions().values()) < position:
+        if time.perf_counter() - started > timeout:
+            msg = f"projections did not reach {position} in {timeout} s"
+            raise RuntimeError(msg)
+        time.sleep(0.05)  # polling another process's progress
+    return time.perf_counter() - started
+
+
+def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: int,
+        workers: int = 1, *, rebuild: bool = True) -> Run:
+    """One measurement on a fresh database. `projector`: "inline" runs the projections in the
+    API process (plain `metering serve`); "process" runs them in `metering project` beside
+    `metering serve --no-projections` (peak RSS is then the sum over all processes)."""
+    with fresh_database(kind) as database, ExitStack() as stack:
+        token = create_token(database)
+        options = ("--workers", str(workers)) if workers > 1 else ()
+        if projector == "inline":
+            server = stack.enter_context(serve(database, *options))
+            processes: list[Process] = [server]
+        else:
+            server = stack.enter_context(serve(database, "--no-projections", *options))
+            processes = [server, stack.enter_context(running(database, "project"))]
+        started, cpu = time.perf_counter(), server.cpu_seconds()
+        try:
+            post_all(server, token, bodies, clients)
+        except Exception:
+            print(server.log_tail(), file=sys.stderr)
+            raise
+        seconds, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu
+        position = Client(server, token).get("/healthz")["ledger_position"]
+        lag = position - min(database.projection_positions().values())
+        catch_up = wait_projected(database, position)
+        peak = sum(p.peak_rss() for p in processes)
+        stack.close()
+        label = projector if workers == 1 else f"{projector}/{workers}w"
+        return Run(kind, label, clients, events, seconds, cpu / events, peak, lag, catch_up,
+                   rebuild_rate(database) if rebuild else None)
+
+
+def rebuild_rate(database: Database) -> float:
+    """Events/s of a rebuild of every read model from the ledger (no ingestion running)."""
+    from web.bootstrap import bootstrap
+    from web.config import Settings
+
+    services = bootstrap(Settings(database_url=database.url, database_schema=database.schema))
+    try:
+        total = services.ledger.position()
+        started = time.perf_counter()
+        services.runner.rebuild(list(services.runner.projections))
+        return total / (time.perf_counter() - started)
+    finally:
+        services.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--clients", default="1,4", help="comma-separated client counts")
+    parser.add_argument("--projector", choices=("inline", "process", "both"), default="both",
+                        help="projections in the API process, in their own process, or both")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--no-rebuild", action="store_true",
+                        help="skip the rebuild measurement (slow with many read models)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="API worker processes (`metering serve --workers N`)")
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--backfill", action="store_true",
+                        help="timestamps at random over 30 days instead of following the clock")
+    args = parser.parse_args(argv)
+    bodies = make_batches(args.events, args.batch_size, args.customers, backfill=args.backfill)
+    print(f"{args.events} events in {len(bodies)} batches of {args.batch_size}, "
+          f"{sum(map(len, bodies)) / args.events:.0f} bytes/event", flush=True)
+    failed = 0
+    projectors = ("inline", "process") if args.projector == "both" else (args.projector,)
+    for kind in kinds(args.database):
+        for projector in projectors:
+            for clients in (int(c) for c in args.clients.split(",")):
+                try:
+                    print(run(kind, projector, bodies, args.events, clients, args.workers,
+                              rebuild=not args.no_rebuild).line(), flush=True)
+                except Exception as e:  # noqa: BLE001 - one failure must not hide the others
+                    failed += 1
+                    print(f"{kind:<8} {projector:<7} {clients} clients: FAILED: {e}",
+                          flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The ledger's transcoder: eventsourcing's JSON format, written and read with orjson.
+
+Stored states are byte for byte what `eventsourcing.persistence.JSONTranscoder` writes (registered
+types as `{"_type_": name, "_data_": ...}`, compact separators, UTF-8), so either transcoder reads
+what the other wrote. Encoding tags values in one walk instead of one encoder callback per value;
+decoding parses with orjson and untags in one walk. Anything orjson would not keep exactly (floats,
+integers beyond 64 bits, text it refuses) goes through the standard library path instead, so every
+value round-trips exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Transcoding,
+    UUIDAsHex,
+)
+
+_SCALARS = frozenset((str, int, bool, type(None)))
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+# The library's own transcodings, applied inline (same results, no method call per value).
+_INLINE: dict[type[Transcoding], tuple[Callable[[Any], str], Callable[[str], Any]]] = {
+    UUIDAsHex: (lambda u: u.hex, UUID),
+    DecimalAsStr: (str, Decimal),
+    DatetimeAsISO: (datetime.isoformat, datetime.fromisoformat),
+}
+
+
+class _NotExactError(Exception):
+    """A value orjson would not keep exactly: use the standard library instead."""
+
+
+class LedgerTranscoder(JSONTranscoder):
+    def __init__(self) -> None:
+        super().__init__()
+        self._encoders: dict[type, tuple[str, Callable[[Any], str]]] = {}
+        self._decoders: dict[str, Callable[[str], Any]] = {}
+
+    def register(self, transcoding: Transcoding) -> None:
+        super().register(transcoding)
+        inline = _INLINE.get(type(transcoding))
+        self._encoders.pop(transcoding.type, None)
+        self._decoders.pop(transcoding.name, None)
+        if inline is not None:
+            self._encoders[transcoding.type] = (transcoding.name, inline[0])
+            self._decoders[transcoding.name] = inline[1]
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(self._tag(obj))
+        except (_NotExactError, orjson.JSONEncodeError):
+            return super().encode(obj)
+
+    def decode(self, data: bytes) -> Any:
+        try:
+            return self._untag(orjson.loads(data))
+        except (_NotExactError, orjson.JSONDecodeError):
+            return super().decode(data)
+
+    def _tag(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            tagged = {}
+            for key, item in value.items():  # the common values inline, without a call each
+                item_kind = type(item)
+                if item_kind is str or item is None or item_kind is bool:
+                    tagged[key] = item
+                elif item_kind in self._encoders:
+                    name, encode = self._encoders[item_kind]
+                    tagged[key] = {"_type_": name, "_data_": encode(item)}
+                else:
+                    tagged[key] = self._tag(item)
+            return tagged
+        if kind in _SCALARS:
+            if kind is int and not _INT_MIN <= value <= _INT_MAX:
+                raise _NotExactError
+            return value
+        if kind in self._encoders:
+            name, encode = self._encoders[kind]
+            return {"_type_": name, "_data_": encode(value)}
+        if kind is list or kind is tuple:
+            return [self._tag(item) for item in value]
+        transcoding = self.types.get(kind)
+        if transcoding is None:
+            raise _NotExactError  # floats, subclasses, unregistered types: the library decides
+        return {"_type_": transcoding.name, "_data_": self._tag(transcoding.encode(value))}
+
+    def _untag(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return self._decode_tagged(value)
+            for key, item in value.items():
+                item_kind = type(item)
+                if item_kind is dict and len(item) == 2 and "_type_" in item \
+                        and "_data_" in item:
+                    value[key] = self._decode_tagged(item)
+                elif item_kind not in _SCALARS:
+                    value[key] = self._untag(item)
+            return value
+        if kind is list:
+            return [item if type(item) in _SCALARS else self._untag(item) for item in value]
+        if kind in _SCALARS:
+            return value
+        raise _NotExactError  # a float: it may have been an integer beyond 64 bits
+
+    def _decode_tagged(self, value: dict[str, Any]) -> Any:
+        name, data = value["_type_"], value["_data_"]
+        if type(name) is str and type(data) is str and name in self._decoders:
+            return self._decoders[name](data)
+        return self._decode_obj({"_type_": name, "_data_": self._untag(data)})

@@ -1,0 +1,415 @@
+"""Customer meters (consumed, credited, balance) and their history, kept current incrementally.
+
+Each batch loads the rows it touches into a `domain.credit_book.Book`, folds the events in ledger
+order and writes back what changed, inside the runner's transaction (exactly once). A change of a
+meter's filter or aggregation rebuilds that meter's rows from the ledger (see
+`projections.customer_meter_replay`) before the rest of the batch is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, tuple_, update
+
+from commands.ledger import Ledger
+from domain.aggregation import partial_from_json, partial_to_json
+from domain.credit_book import (
+    Book,
+    CustomerMeterState,
+    MeterDefinition,
+    PendingUsage,
+    Subject,
+)
+from domain.credits import Balance, Entry
+from domain.customer import Customer
+from domain.meter import DEFINITION_FIELDS, Meter
+from domain.usage import SYSTEM, UsageRecorded
+from projections.credit_tables import (
+    customer_meter_definitions,
+    customer_meter_entries,
+    customer_meter_pending,
+    customer_meter_subjects,
+    customer_meters,
+)
+from projections.customer_meter_replay import notifications, replay
+from projections.tables import projection_positions
+
+_CHUNK = 500
+_FIXED_STATE = frozenset({"id", "organization_id", "customer_id", "meter_id", "created_at"})
+_FIXED_ENTRY = frozenset({"customer_meter_id", "seq", "kind", "started_at", "rollover",
+                          "event_id", "bucket"})
+"""Columns a flush never changes on a stored row (only usage entries are ever updated)."""
+
+
+class ProjectionCrashError(RuntimeError):
+    """Raised by the test hook `fail_after`."""
+
+
+class CustomerMetersProjection:
+    name = "customer_meters"
+    topics = frozenset(get_topic(cls) for cls in (
+        UsageRecorded, Customer.Created, Customer.Updated, Customer.Deleted,
+        Meter.Created, Meter.Updated, Meter.Archived, Meter.Unarchived))
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.fail_after: int | None = None
+        """Test hook: raise after applying this many events of a batch (then roll back)."""
+
+    def tables(self) -> Sequence[Table]:
+        return (customer_meters, customer_meter_entries, customer_meter_pending,
+                customer_meter_subjects, customer_meter_definitions)
+
+    def process(self, conn: Connection, events: Sequence[Any]) -> None:
+        store = _Rows(conn)
+        book = store.book(events)
+        for index, event in enumerate(events):
+            if self.fail_after is not None and index >= self.fail_after:
+                msg = f"test hook: crash after {index} events"
+                raise ProjectionCrashError(msg)
+            if isinstance(event, Meter.Updated) and DEFINITION_FIELDS & set(event.changes):
+                store.flush(book)
+                self._rebuild_meter(conn, store, event)
+                book.forget_meter(event.originator_id)
+            book.apply(event)
+        store.flush(book)
+
+    def _rebuild_meter(self, conn: Connection, store: _Rows, event: Any) -> None:
+        """Replace one meter's rows by a replay of the ledger up to this change."""
+        position = self._position_of(conn, event)
+        meter = store.definition(event.originator_id)
+        if meter is None:
+            return
+        replayed = replay(self.ledger, position, organization_id=meter.organization_id,
+                          meter_id=meter.id, history=True).book
+        store.replace_meter(meter, replayed)
+
+    def _position_of(self, conn: Connection, event: Any) -> int:
+        """The notification id of an event of the batch being applied."""
+        start = conn.execute(select(projection_positions.c.position)
+                             .where(projection_positions.c.name == self.name)).scalar_one()
+        topic = get_topic(type(event))
+        for notification in notifications(self.ledger, (topic,), self.ledger.position(), start):
+            if notification.originator_id == event.originator_id and \
+                    notification.originator_version == event.originator_version:
+                return notification.id
+        msg = f"{event!r} is not in the ledger after position {start}"
+        raise LookupError(msg)
+
+
+def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+    items = list(values)
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def _definition(row: Any) -> MeterDefinition:
+    return MeterDefinition(id=row.id, organization_id=row.organization_id, name=row.name,
+                           created_at=row.created_at, filter=row.filter,
+                           aggregation=row.aggregation, archived_at=row.archived_at)
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(kind=row.kind, started_at=row.started_at, timestamp=row.timestamp,
+                 change=row.change, consumed=row.consumed_units, credited=row.credited_units,
+                 balance=row.balance, units=row.units, rollover=row.rollover,
+                 event_id=row.event_id, events=row.events, bucket=row.bucket)
+
+
+def _state(row: Any, last: Entry | None) -> CustomerMeterState:
+    return CustomerMeterState(
+        id=row.id, organization_id=row.organization_id, customer_id=row.customer_id,
+        meter_id=row.meter_id, created_at=row.created_at, modified_at=row.modified_at,
+        period_start=row.period_start,
+        balance=Balance(usage=partial_from_json(row.usage), consumed=row.consumed_units,
+                        credited=row.credited_units, rollover_units=row.rollover_units),
+        last_seq=row.last_seq, last_entry=last)
+
+
+def _state_values(state: CustomerMeterState) -> dict[str, Any]:
+    return {"id": state.id, "organization_id": state.organization_id,
+            "customer_id": state.customer_id, "meter_id": state.meter_id,
+            "created_at": state.created_at, "modified_at": state.modified_at,
+            "period_start": state.period_start, "usage": partial_to_json(state.balance.usage),
+            "consumed_units": state.balance.consumed, "credited_units": state.balance.credited,
+            "rollover_units": state.balance.rollover_units, "balance": state.balance.balance,
+            "last_seq": state.last_seq}
+
+
+def _entry_values(customer_meter_id: UUID, seq: int, e: Entry) -> dict[str, Any]:
+    return {"customer_meter_id": customer_meter_id, "seq": seq, "kind": e.kind,
+            "started_at": e.started_at, "timestamp": e.timestamp, "change": e.change,
+            "consumed_units": e.consumed, "credited_units": e.credited, "balance": e.balance,
+            "units": e.units, "rollover": e.rollover, "event_id": e.event_id,
+            "events": e.events, "bucket": e.bucket}
+
+
+def _pending_values(meter_id: UUID, organization_id: UUID, external_id: str,
+                    p: PendingUsage) -> dict[str, Any]:
+    return {"meter_id": meter_id, "external_customer_id": external_id,
+            "ingested_at": p.ingested_at, "organization_id": organization_id,
+            "usage": partial_to_json(p.partial), "events": p.events}
+
+
+class _Rows:
+    """The projection's tables, as a `Loader` for the book, and the writer of its changes.
+
+    Remembers which rows exist (and each customer meter's last stored history entry), so flushing
+    knows what to insert and what to update.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.stored_meters: set[UUID] = set()
+        self.stored_subjects: set[UUID] = set()
+        self.stored_seq: dict[tuple[UUID, UUID], int] = {}
+
+    # Loader ----------------------------------------------------------------------------------
+
+    def meters(self, organization_id: UUID) -> list[MeterDefinition]:
+        rows = self.conn.execute(select(customer_meter_definitions).where(
+            customer_meter_definitions.c.organization_id == organization_id)).all()
+        self.stored_meters.update(r.id for r in rows)
+        return [_definition(r) for r in rows]
+
+    def definition(self, meter_id: UUID) -> MeterDefinition | None:
+        row = self.conn.execute(select(customer_meter_definitions).where(
+            customer_meter_definitions.c.id == meter_id)).first()
+        return None if row is None else _definition(row)
+
+    def subject(self, customer_id: UUID) -> Subject | None:
+        return self._subject(customer_meter_subjects.c.id == customer_id)
+
+    def subject_by_external(self, organization_id: UUID, external_id: str) -> Subject | None:
+        return self._subject(and_(customer_meter_subjects.c.organization_id == organization_id,
+                                  customer_meter_subjects.c.external_id == external_id))
+
+    def _subject(self, condition: Any) -> Subject | None:
+        row = self.conn.execute(select(customer_meter_subjects).where(condition)).first()
+        if row is None:
+            return None
+        self.stored_subjects.add(row.id)
+        return Subject(row.id, row.organization_id, row.external_id)
+
+    def state(self, customer_id: UUID, meter_id: UUID) -> CustomerMeterState | None:
+        states = self._states(and_(customer_meters.c.customer_id == customer_id,
+                                   customer_meters.c.meter_id == meter_id))
+        return states[0] if states else None
+
+    def _states(self, condition: Any) -> list[CustomerMeterState]:
+        rows = self.conn.execute(select(customer_meters).where(condition)).all()
+        e = customer_meter_entries
+        last: dict[UUID, Entry] = {}
+        for chunk in _chunks((r.id, r.last_seq) for r in rows):
+            for entry_row in self.conn.execute(select(e).where(
+                    tuple_(e.c.customer_meter_id, e.c.seq).in_(chunk))):
+                last[entry_row.customer_meter_id] = _entry(entry_row)
+        states = []
+        for row in rows:
+            state = _state(row, last.get(row.id))
+            self.stored_seq[(state.customer_id, state.meter_id)] = state.last_seq
+            states.append(state)
+        return states
+
+    def pending(self, meter_id: UUID, external_id: str) -> list[PendingUsage]:
+        rows = self.conn.execute(select(customer_meter_pending).where(
+            customer_meter_pending.c.meter_id == meter_id,
+            customer_meter_pending.c.external_customer_id == external_id)
+            .order_by(customer_meter_pending.c.ingested_at)).all()
+        return [PendingUsage(r.ingested_at, partial_from_json(r.usage), r.events) for r in rows]
+
+    # Bulk loading ----------------------------------------------------------------------------
+
+    def book(self, events: Sequence[Any]) -> Book:
+        """A book primed with every row the batch is likely to touch (a few queries)."""
+        book = Book(self)
+        organizations = {e.organization_id for e in events if hasattr(e, "organization_id")}
+        customer_ids: set[UUID] = set()
+        externals: set[tuple[UUID, str]] = set()
+        for event in events:
+            if isinstance(event, UsageRecorded):
+                if event.customer_id is not None:
+                    customer_ids.add(event.customer_id)
+                elif event.external_customer_id and event.source != SYSTEM:
+                    externals.add((event.organization_id, event.external_customer_id))
+            elif isinstance(event, Customer.Created):
+                if event.external_id:
+                    externals.add((event.organization_id, event.external_id))
+            elif isinstance(event, Customer.Updated | Customer.Deleted):
+                customer_ids.add(event.originator_id)
+        for organization_id in organizations:
+            book.meters_of(organization_id)
+        subjects = self._bulk_subjects(customer_ids, externals)
+        book.prime(subjects=subjects,
+                   absent_subjects=customer_ids - {s.id for s in subjects},
+                   absent_externals=externals - {(s.organization_id, s.external_id)
+                                                 for s in subjects if s.external_id})
+        customers = {s.id: s.organization_id for s in subjects}
+        created = {e.originator_id: e.organization_id for e in events
+                   if isinstance(e, Customer.Created)}
+        states: list[CustomerMeterState] = []
+        for chunk in _chunks(customers):
+            states += self._states(customer_meters.c.customer_id.in_(chunk))
+        book.prime(states=states, absent_states=[
+            (customer_id, meter_id)
+            for customer_id, organization_id in [*customers.items(), *created.items()]
+            for meter_id in book.meters_of(organization_id)])
+        book.prime(pending=self._bulk_pending(book, externals))
+        return book
+
+    def _bulk_subjects(self, customer_ids: set[UUID],
+                       externals: set[tuple[UUID, str]]) -> list[Subject]:
+        found: dict[UUID, Subject] = {}
+        s = customer_meter_subjects
+        conditions = [s.c.id.in_(chunk) for chunk in _chunks(customer_ids)]
+        conditions += [tuple_(s.c.organization_id, s.c.external_id).in_(chunk)
+                       for chunk in _chunks(externals)]
+        for condition in conditions:
+            for row in self.conn.execute(select(s).where(condition)):
+                found[row.id] = Subject(row.id, row.organization_id, row.external_id)
+        self.stored_subjects.update(found)
+        return list(found.values())
+
+    def _bulk_pending(self, book: Book, externals: set[tuple[UUID, str]]
+                      ) -> dict[tuple[UUID, str], list[PendingUsage]]:
+        wanted: dict[tuple[UUID, str], list[PendingUsage]] = {
+            (meter_id, external_id): []
+            for organization_id, external_id in externals
+            for meter_id in book.meters_of(organization_id)}
+        p = customer_meter_pending
+        for chunk in _chunks(externals):
+            rows = self.conn.execute(select(p).where(
+                tuple_(p.c.organization_id, p.c.external_customer_id).in_(chunk))
+                .order_by(p.c.ingested_at)).all()
+            for r in rows:
+                wanted.setdefault((r.meter_id, r.external_customer_id), []).append(
+                    PendingUsage(r.ingested_at, partial_from_json(r.usage), r.events))
+        return wanted
+
+    # Writing ---------------------------------------------------------------------------------
+
+    def flush(self, book: Book) -> None:
+        self._flush_meters(book)
+        self._flush_subjects(book)
+        self._flush_states(book)
+        self._flush_entries(book)
+        self._flush_pending(book)
+
+    def _flush_meters(self, book: Book) -> None:
+        t = customer_meter_definitions
+        for meter_id in book.changed_meters:
+            meter = next(m[meter_id] for m in book.meters.values() if meter_id in m)
+            values = {"name": meter.name, "filter": meter.filter,
+                      "aggregation": meter.aggregation, "archived_at": meter.archived_at}
+            if meter_id in self.stored_meters:
+                self.conn.execute(update(t).where(t.c.id == meter_id).values(**values))
+            else:
+                self.conn.execute(insert(t).values(
+                    id=meter_id, organization_id=meter.organization_id,
+                    created_at=meter.created_at, **values))
+                self.stored_meters.add(meter_id)
+        book.changed_meters.clear()
+
+    def _flush_subjects(self, book: Book) -> None:
+        t = customer_meter_subjects
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for customer_id in book.changed_subjects:
+            subject = book.subjects[customer_id]
+            assert subject is not None
+            values = {"id": subject.id, "organization_id": subject.organization_id,
+                      "external_id": subject.external_id}
+            (changed if customer_id in self.stored_subjects else new).append(values)
+        if new:
+            self.conn.execute(insert(t), new)
+            self.stored_subjects.update(v["id"] for v in new)
+        if changed:
+            self.conn.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+                external_id=bindparam("external_id")),
+                [{"b_id": v["id"], "external_id": v["external_id"]} for v in changed])
+        book.changed_subjects.clear()
+
+    def _flush_states(self, book: Book) -> None:
+        t = customer_meters
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for key in book.changed_states:
+            state = book.states[key]
+            assert state is not None
+            values = _state_values(state)
+            if key in self.stored_seq:
+                changed.append(values)
+            else:
+                new.append(values)
+        if new:
+            self.conn.execute(insert(t), new)
+        if changed:
+            columns = [c for c in changed[0] if c not in _FIXED_STATE]
+            self.conn.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+                {c: bindparam(c) for c in columns}),
+                [{**v, "b_id": v["id"]} for v in changed])
+        book.changed_states.clear()
+
+    def _flush_entries(self, book: Book) -> None:
+        t = customer_meter_entries
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for key, written in book.entries.items():
+            state = book.states[key]
+            assert state is not None
+            stored = self.stored_seq.get(key, 0)
+            for seq, e in written.items():
+                (changed if seq <= stored else new).append(_entry_values(state.id, seq, e))
+            self.stored_seq[key] = max(stored, state.last_seq)
+        if new:
+            self.conn.execute(insert(t), new)
+        if changed:
+            columns = [c for c in changed[0] if c not in _FIXED_ENTRY]
+            self.conn.execute(update(t).where(
+                t.c.customer_meter_id == bindparam("b_id"), t.c.seq == bindparam("b_seq"))
+                .values({c: bindparam(c) for c in columns}),
+                [{**v, "b_id": v["customer_meter_id"], "b_seq": v["seq"]} for v in changed])
+        book.entries.clear()
+
+    def _flush_pending(self, book: Book) -> None:
+        t = customer_meter_pending
+        rows = []
+        for meter_id, external_id in book.changed_pending:
+            self.conn.execute(delete(t).where(t.c.meter_id == meter_id,
+                                              t.c.external_customer_id == external_id))
+            meter = next(m[meter_id] for m in book.meters.values() if meter_id in m)
+            rows += [_pending_values(meter_id, meter.organization_id, external_id, p)
+                     for p in book.pending[(meter_id, external_id)]]
+        if rows:
+            self.conn.execute(insert(t), rows)
+        book.changed_pending.clear()
+
+    def replace_meter(self, meter: MeterDefinition, replayed: Book) -> None:
+        """Swap one meter's customer meters, history and pending usage for a replay's."""
+        meter_id = meter.id
+        ids = select(customer_meters.c.id).where(customer_meters.c.meter_id == meter_id)
+        self.conn.execute(delete(customer_meter_entries).where(
+            customer_meter_entries.c.customer_meter_id.in_(ids.scalar_subquery())))
+        self.conn.execute(delete(customer_meters).where(customer_meters.c.meter_id == meter_id))
+        self.conn.execute(delete(customer_meter_pending)
+                          .where(customer_meter_pending.c.meter_id == meter_id))
+        for key in [k for k in self.stored_seq if k[1] == meter_id]:
+            del self.stored_seq[key]
+        states = [s for s in replayed.states.values() if s is not None and s.meter_id == meter_id]
+        if states:
+            self.conn.execute(insert(customer_meters), [_state_values(s) for s in states])
+        entries = [_entry_values(replayed.states[key].id, seq, e)  # type: ignore[union-attr]
+                   for key, written in replayed.entries.items() if key[1] == meter_id
+                   for seq, e in written.items()]
+        for chunk in _chunks(entries):
+            self.conn.execute(insert(customer_meter_entries), chunk)
+        pending = [_pending_values(meter_id, meter.organization_id, external_id, p)
+                   for (m, external_id), rows in replayed.pending.items() if m == meter_id
+                   for p in rows]
+        if pending:
+            self.conn.execute(insert(customer_meter_pending), pending)
+

@@ -1,0 +1,213 @@
+"""The meter-usage projection: exact partial aggregates per meter build, customer and 15-minute
+UTC bucket, plus an all-customers roll-up per bucket and the distinct values `unique` needs.
+
+Events land in the bucket of their own `timestamp` (late events included). This projection
+applies usage to *live* builds only and registers a new build whenever a meter is created or its
+definition changes; `projections.meter_builds` projects a new build from the start of the ledger
+and makes it live once it has caught up (see `projections.meter_tables`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.aggregation import Aggregation, Partial, merge, parse_aggregation, partial_of
+from domain.calendar import floor_to_base
+from domain.meter import DEFINITION_FIELDS, Meter
+from domain.meter_filter import Filter, parse_filter
+from domain.quantities import Metered, customer_key
+from domain.usage import UsageRecorded
+from projections import exact_sqlite
+from projections.meter_tables import (
+    BUILDING,
+    LIVE,
+    USAGE_TABLES,
+    meter_builds,
+    meter_usage,
+    meter_usage_rollup,
+    meter_usage_values,
+)
+
+NAME = "meter_usage"
+USAGE_TOPIC = get_topic(UsageRecorded)
+
+
+@dataclass(frozen=True)
+class Build:
+    """One meter definition being (or having been) projected over the whole ledger."""
+
+    meter_id: UUID
+    generation: int
+    organization_id: UUID
+    filter: Filter
+    aggregation: Aggregation
+
+
+def build_of(row: Any) -> Build:
+    return Build(row["meter_id"], row["generation"], row["organization_id"],
+                 parse_filter(row["filter"]), parse_aggregation(row["aggregation"]))
+
+
+def builds(conn: Connection, state: str) -> list[Build]:
+    """The builds in a state, their definitions parsed."""
+    rows = conn.execute(select(meter_builds).where(meter_builds.c.state == state)).mappings()
+    return [build_of(row) for row in rows]
+
+
+class UsageBatch:
+    """The partials a batch of events adds to some builds, written in one go."""
+
+    def __init__(self, targets: Iterable[Build]) -> None:
+        self.by_organization: dict[UUID, list[Build]] = {}
+        for build in targets:
+            self.by_organization.setdefault(build.organization_id, []).append(build)
+        self.per_customer: dict[tuple[Any, ...], Partial] = {}
+        self.rollup: dict[tuple[Any, ...], Partial] = {}
+        self.values: set[tuple[Any, ...]] = set()
+        self.skipped: Counter[tuple[UUID, int]] = Counter()
+
+    def add(self, event: UsageRecorded) -> None:
+        targets = self.by_organization.get(event.organization_id)
+        if not targets:
+            return
+        view = Metered(event.name, event.source, event.occurred_at, event.metadata)
+        bucket = floor_to_base(event.occurred_at)
+        customer = customer_key(event.customer_id, event.external_customer_id)
+        for build in targets:
+            if not build.filter.matches(view):
+                continue
+            partial = partial_of(build.aggregation, view)
+            if partial is None:
+                self.skipped[(build.meter_id, build.generation)] += 1
+                continue
+            key = (build.meter_id, build.generation, *customer, bucket)
+            for distinct in partial.distinct:
+                self.values.add((*key, distinct))
+            if partial.distinct:
+                partial = Partial(count=partial.count)
+            _add(self.per_customer, key, partial)
+            _add(self.rollup, (build.meter_id, build.generation, bucket), partial)
+
+    def write(self, conn: Connection) -> None:
+        upsert_partials(conn, meter_usage, self.per_customer)
+        upsert_partials(conn, meter_usage_rollup, self.rollup)
+        if self.values:
+            names = [c.name for c in meter_usage_values.primary_key.columns]
+            rows = [dict(zip(names, v, strict=True)) for v in self.values]
+            conn.execute(_insert(conn)(meter_usage_values).on_conflict_do_nothing(), rows)
+        for (meter_id, generation), count in self.skipped.items():
+            conn.execute(update(meter_builds).where(
+                meter_builds.c.meter_id == meter_id, meter_builds.c.generation == generation,
+            ).values(skipped_events=meter_builds.c.skipped_events + count))
+
+
+def _add(into: dict[tuple[Any, ...], Partial], key: tuple[Any, ...], partial: Partial) -> None:
+    existing = into.get(key)
+    into[key] = partial if existing is None else merge(existing, partial)
+
+
+def _insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _partial_row(partial: Partial) -> dict[str, Any]:
+    return {"event_count": partial.count, "total": partial.sum, "minimum": partial.min,
+            "maximum": partial.max}
+
+
+def upsert_partials(conn: Connection, table: Table,
+                    partials: dict[tuple[Any, ...], Partial]) -> None:
+    """Add partials to the rows of their keys, in one statement (exact on both stores)."""
+    if not partials:
+        return
+    names = [c.name for c in table.primary_key.columns]
+    stmt = _insert(conn)(table)
+    c, new = table.c, stmt.excluded
+    if conn.dialect.name == "postgresql":
+        total, low, high = c.total + new.total, func.least, func.greatest
+    else:
+        exact_sqlite.register(conn)
+        total = func.exact_add(c.total, new.total)
+        low, high = func.exact_least, func.exact_greatest
+    stmt = stmt.on_conflict_do_update(index_elements=names, set_={
+        "event_count": c.event_count + new.event_count, "total": total,
+        "minimum": low(c.minimum, new.minimum), "maximum": high(c.maximum, new.maximum)})
+    conn.execute(stmt, [{**dict(zip(names, key, strict=True)), **_partial_row(p)}
+                        for key, p in partials.items()])
+
+
+def apply_usage(conn: Connection, targets: Sequence[Build], events: Iterable[Any]) -> None:
+    """Add the usage events among `events` to the `targets` builds."""
+    if not targets:
+        return
+    batch = UsageBatch(targets)
+    for event in events:
+        if isinstance(event, UsageRecorded):
+            batch.add(event)
+    batch.write(conn)
+
+
+# --------------------------------------------------------------------------- builds
+
+
+def drop_builds(conn: Connection, meter_id: UUID, generations: Sequence[int]) -> None:
+    """Forget builds of a meter and their usage rows."""
+    if not generations:
+        return
+    for table in (*USAGE_TABLES, meter_builds):
+        conn.execute(delete(table).where(table.c.meter_id == meter_id,
+                                         table.c.generation.in_(generations)))
+
+
+def start_build(conn: Connection, meter_id: UUID, organization_id: UUID,
+                definition_version: int, filter_json: dict[str, Any],
+                aggregation_json: dict[str, Any], at: datetime) -> int:
+    """Register a new build of a meter (replacing any build still in progress)."""
+    rows = conn.execute(select(meter_builds.c.generation, meter_builds.c.state).where(
+        meter_builds.c.meter_id == meter_id)).all()
+    drop_builds(conn, meter_id, [g for g, state in rows if state == BUILDING])
+    generation = max((g for g, _ in rows), default=0) + 1
+    conn.execute(insert(meter_builds).values(
+        meter_id=meter_id, generation=generation, organization_id=organization_id,
+        definition_version=definition_version, filter=filter_json,
+        aggregation=aggregation_json, state=BUILDING, position=0, skipped_events=0,
+        started_at=at, finished_at=None))
+    return generation
+
+
+def latest_build(conn: Connection, meter_id: UUID) -> Any:
+    """The newest build of a meter: it holds the meter's current definition."""
+    return conn.execute(select(meter_builds).where(meter_builds.c.meter_id == meter_id)
+                        .order_by(meter_builds.c.generation.desc()).limit(1)).mappings().first()
+
+
+class MeterUsageProjection:
+    name = NAME
+    topics = frozenset({USAGE_TOPIC, get_topic(Meter.Created), get_topic(Meter.Updated)})
+
+    def tables(self) -> Sequence[Table]:
+        return (*USAGE_TABLES, meter_builds)
+
+    def process(self, conn: Connection, events: Sequence[Any]) -> None:
+        apply_usage(conn, builds(conn, LIVE), events)
+        for event in events:
+            match event:
+                case Meter.Created():
+                    start_build(conn, event.originator_id, event.organization_id, 1,
+                                event.filter, event.aggregation, event.timestamp)
+                case Meter.Updated() if DEFINITION_FIELDS & set(event.changes):
+                    latest = latest_build(conn, event.originator_id)
+                    start_build(conn, event.originator_id, latest["organization_id"],
+                                latest["definition_version"] + 1,
+                                event.changes.get("filter", latest["filter"]),
+                                event.changes.get("aggregation", latest["aggregation"]),
+                                event.timestamp)

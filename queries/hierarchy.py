@@ -1,0 +1,161 @@
+"""Reads over the event trees: what ingestion checks links against, descendants, subtree
+roll-ups and spans. Nothing here walks a tree recursively: the closure table and the per-event
+subtree totals kept by the events projection answer in a few indexed queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
+
+from domain.hierarchy import BatchLink, RecordedNode, RecordedTrees, Totals, as_uuid
+from domain.span import duration_ms
+from projections.tables import event_subtrees, events, spans
+from queries.common import order_by, paginate
+from queries.schemas import ListResource, Pagination, Span, page_count
+
+_CHUNK = 900
+
+Subtree = tuple[int, Totals]
+"""(descendant count, exact sums over the descendants by numeric metadata path)."""
+
+
+def recorded_trees(conn: Connection, organization_id: UUID,
+                   links: Sequence[BatchLink]) -> RecordedTrees:
+    """What ingestion needs to check a batch's parent links (see `domain.hierarchy`)."""
+    refs = {link.parent_ref for link in links if link.parent_ref}
+    found = _by_reference(conn, organization_id, refs)
+    root_refs: dict[UUID, str | None] = {}
+    for chunk in _chunks(sorted({row.root_id for row in found.values()})):
+        root_refs.update(conn.execute(select(events.c.id, events.c.parent_ref).where(
+            events.c.id.in_(chunk), events.c.parent_id.is_(None))).all())
+    nodes = {ref: RecordedNode(row.id, row.root_id, row.depth, root_refs.get(row.root_id))
+             for ref, row in found.items()}
+    own_refs = sorted({ref for link in links if link.parent_ref for ref in link.refs})
+    waiting: dict[UUID, str] = {}
+    for chunk in _chunks(own_refs):
+        waiting.update(conn.execute(select(events.c.id, events.c.parent_ref).where(
+            events.c.organization_id == organization_id, events.c.parent_ref.in_(chunk),
+            events.c.parent_id.is_(None))).all())
+    heights: dict[UUID, int] = {}
+    for chunk in _chunks(sorted(waiting)):
+        heights.update(conn.execute(
+            select(events.c.root_id, func.max(events.c.depth))
+            .where(events.c.root_id.in_(chunk), events.c.parent_id.is_not(None))
+            .group_by(events.c.root_id)).all())
+    pending: dict[str, int] = {}
+    for child, ref in waiting.items():
+        pending[ref] = max(pending.get(ref, 0), 1 + heights.get(child, 0))
+    return RecordedTrees(nodes, pending)
+
+
+def _by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dict[str, Any]:
+    """Recorded events by reference: our id (preferred) or external id."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted(refs)):
+        as_ids = [u for u in map(as_uuid, chunk) if u is not None]
+        condition = events.c.external_id.in_(chunk)
+        if as_ids:
+            condition = or_(condition, events.c.id.in_(as_ids))
+        for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
+                                       events.c.depth).where(
+                events.c.organization_id == organization_id, condition)):
+            if row.external_id in refs:
+                found.setdefault(row.external_id, row)
+            if str(row.id) in refs:
+                found[str(row.id)] = row
+    return found
+
+
+def below(anchor: Any, levels: int | None = None) -> ColumnElement[bool]:
+    """The events under `anchor` (a row with `id`, `root_id`, `depth`, `path`), down to
+    `levels` levels (all when None): children of its tree whose path extends its own."""
+    condition = and_(events.c.root_id == anchor["root_id"], events.c.parent_id.is_not(None))
+    if anchor["path"] is not None:  # under a root, every child of the tree is a descendant
+        condition = and_(condition,
+                         events.c.path.like(f"{anchor['path']}{anchor['id'].hex}/%"))
+    if levels is not None:
+        condition = and_(condition, events.c.depth <= anchor["depth"] + levels)
+    return condition
+
+
+def descendants(conn: Connection, organization_id: UUID, event_id: UUID,
+                levels: int) -> ColumnElement[bool]:
+    """The events 1..levels below `event_id` (none when it does not exist)."""
+    anchor = conn.execute(select(events.c.id, events.c.root_id, events.c.depth, events.c.path)
+                          .where(events.c.organization_id == organization_id,
+                                 events.c.id == event_id)).mappings().first()
+    return false() if anchor is None else below(anchor, levels)
+
+
+def subtree_rows(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, Subtree]:
+    found: dict[UUID, Subtree] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for event_id, count, totals in conn.execute(select(
+                event_subtrees.c.event_id, event_subtrees.c.descendant_count,
+                event_subtrees.c.totals).where(event_subtrees.c.event_id.in_(chunk))):
+            found[event_id] = (count, totals)
+    return found
+
+
+def subtree_members(conn: Connection, anchor: Any) -> list[Any]:
+    """The event rows below `anchor` (an events row)."""
+    return list(conn.execute(select(events).where(below(anchor))).mappings())
+
+
+def spans_by_id(conn: Connection, organization_id: UUID,
+                span_ids: Iterable[str]) -> dict[str, Span]:
+    """The spans with these ids, with the child counts of their start events."""
+    rows = []
+    for chunk in _chunks(sorted(set(span_ids))):
+        rows += list(conn.execute(select(spans).where(spans.c.organization_id == organization_id,
+                                                      spans.c.span_id.in_(chunk))).mappings())
+    return to_spans(conn, rows)
+
+
+def list_spans(conn: Connection, organization_id: UUID, *, state: str | None,
+               sorting: Sequence[str], page: int, limit: int) -> ListResource[Span]:
+    stmt = select(spans).where(spans.c.organization_id == organization_id)
+    if state == "closed":
+        stmt = stmt.where(spans.c.started_at.is_not(None), spans.c.ended_at.is_not(None))
+    elif state == "open":
+        stmt = stmt.where(or_(spans.c.started_at.is_(None), spans.c.ended_at.is_(None)))
+    stmt = stmt.order_by(*order_by(sorting, {"started_at": spans.c.started_at,
+                                             "ended_at": spans.c.ended_at}, spans.c.span_id))
+    rows, total = paginate(conn, stmt, page, limit)
+    found = to_spans(conn, rows)
+    return ListResource[Span](items=[found[r["span_id"]] for r in rows], pagination=Pagination(
+        total_count=total, max_page=page_count(total, limit)))
+
+
+def to_spans(conn: Connection, rows: Sequence[Any]) -> dict[str, Span]:
+    starts = [r["start_event_id"] for r in rows if r["start_event_id"]]
+    children: dict[UUID, int] = {}
+    for chunk in _chunks(starts):
+        children.update(conn.execute(select(events.c.id, events.c.child_count)
+                                     .where(events.c.id.in_(chunk))).all())
+    below = subtree_rows(conn, starts)
+    result = {}
+    for row in rows:
+        start = row["start_event_id"]
+        closed = row["started_at"] is not None and row["ended_at"] is not None
+        result[row["span_id"]] = Span(
+            id=row["span_id"], state="closed" if closed else "open",
+            start_event_id=start, started_at=row["started_at"],
+            end_event_id=row["end_event_id"], ended_at=row["ended_at"],
+            duration_ms=duration_ms(row["started_at"], row["ended_at"]) if closed else None,
+            child_count=children.get(start, 0) if start else 0,
+            descendant_count=below.get(start, (0, {}))[0] if start else 0)
+    return result
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+
+__all__ = ["below", "descendants", "list_spans", "recorded_trees", "spans_by_id", "subtree_members", "subtree_rows",
+           "to_spans"]

@@ -1,0 +1,78 @@
+"""The ledger's recorder (binary COPY on PostgreSQL) keeps the event store's guarantees."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from commands.ledger import Ledger
+from commands.store_recorders import PostgresCopyRecorder
+from domain.usage import USER, UsageRecorded
+from web.bootstrap import Services
+
+
+def _usage(event_id: UUID, n: int) -> UsageRecorded:
+    return UsageRecorded(
+        originator_id=event_id, originator_version=1, timestamp=datetime.now(UTC),
+        organization_id=UUID(int=1), name="api.call", occurred_at=datetime.now(UTC),
+        source=USER, customer_id=None, external_customer_id="ada", member_id=None,
+        external_member_id=None, external_id=f"call-{n}", parent_ref=None,
+        metadata={"n": n}, fingerprint="f")
+
+
+def _stored(ledger: Ledger, event_id: UUID) -> bool:
+    return bool(ledger.recorder.select_events(event_id))
+
+
+def test_postgres_ledger_uses_the_copy_recorder(services: Services) -> None:
+    expected = services.settings.database_url.startswith("postgres")
+    assert isinstance(services.ledger.recorder, PostgresCopyRecorder) == expected
+
+
+def test_a_batch_gets_increasing_positions_in_event_order(services: Services) -> None:
+    ledger = services.ledger
+    before = ledger.position()
+    events = [_usage(uuid4(), n) for n in range(50)]
+    position = ledger.record(*events)
+    assert position == ledger.position() > before
+    notifications = ledger.recorder.select_notifications(start=before, limit=100,
+                                                         inclusive_of_start=False)
+    assert [n.originator_id for n in notifications] == [e.originator_id for e in events]
+    assert notifications[-1].id == position
+    decoded = ledger.mapper.to_domain_event(notifications[7])
+    assert decoded == events[7]
+
+
+def test_a_batch_with_a_recorded_stream_records_nothing(services: Services) -> None:
+    ledger = services.ledger
+    taken = uuid4()
+    ledger.record(_usage(taken, 0))
+    before = ledger.position()
+    fresh = [_usage(uuid4(), n) for n in range(1, 20)]
+    with pytest.raises(IntegrityError):
+        ledger.record(*fresh[:10], _usage(taken, 99), *fresh[10:])
+    assert ledger.position() == before
+    assert not any(_stored(ledger, e.originator_id) for e in fresh)
+    assert ledger.record(*fresh) > before  # the same connection is usable afterwards
+
+
+def test_concurrent_batches_are_all_recorded_exactly_once(services: Services) -> None:
+    ledger = services.ledger
+    batches = [[_usage(uuid4(), n) for n in range(100)] for _ in range(4)]
+    before = ledger.position()
+    threads = [threading.Thread(target=ledger.record, args=batch) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    notifications = ledger.recorder.select_notifications(start=before, limit=1000,
+                                                         inclusive_of_start=False)
+    recorded = [n.originator_id for n in notifications]
+    assert sorted(recorded) == sorted(e.originator_id for b in batches for e in b)
+    for batch in batches:  # each batch's events are contiguous: one transaction each
+        start = recorded.index(batch[0].originator_id)
+        assert recorded[start:start + 100] == [e.originator_id for e in batch]
