@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -49,6 +50,14 @@ def create_store(url: str, schema: str | None = None) -> Store:
     return Store(engine=engine, writer=engine)
 
 
+def decimal_cmp(left: str | None, right: str | None) -> int | None:
+    """Exact comparison of two decimal texts, for SQLite (which compares numbers as floats)."""
+    if left is None or right is None:
+        return None
+    a, b = Decimal(left), Decimal(right)
+    return (a > b) - (a < b)
+
+
 def _sqlite(url: str, begin: str) -> Engine:
     engine = create_engine(url, json_serializer=dumps_str, json_deserializer=loads,
                            connect_args={"timeout": 60, "check_same_thread": False})
@@ -61,6 +70,8 @@ def _sqlite(url: str, begin: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.create_function("metering_decimal_cmp", 2, decimal_cmp,
+                                         deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

@@ -71,6 +71,10 @@ def _clause(clause: dict[str, Any], dialect: str) -> ColumnElement[bool]:
         is_true = json_true(events.c.metadata, path)
         return and_(kind == "boolean", is_true if (operator == "eq") == value else not_(is_true))
     if isinstance(value, int | Decimal):
+        if dialect == "sqlite":
+            # json_text keeps the number's digits; compare them exactly, not as floats.
+            order = func.metering_decimal_cmp(json_text(events.c.metadata, path), str(value))
+            return and_(kind == "number", _compare(order, operator, literal(0)))
         number = json_number(events.c.metadata, path)
         return and_(kind == "number", _compare(number, operator, literal(Decimal(value))))
     text = json_text(events.c.metadata, path)

@@ -22,6 +22,7 @@ from web.errors import PayloadTooLarge, Unauthorized, from_pydantic, json_respon
 
 MAX_BODY = 10 * 1024 * 1024
 POSITION_HEADER = "Metering-Ledger-Position"
+STALE_HEADER = "Metering-Stale"
 
 
 @dataclass
@@ -34,16 +35,20 @@ class Call:
     query: Any
     body: Any
     request: Request
+    stale: bool = False
 
     @property
     def organization_id(self) -> Any:
         return self.principal.organization_id
 
     def fresh(self, position: int, projections: tuple[str, ...] | None = None) -> None:
-        """Wait until the read models reflect `position` (read-your-writes)."""
+        """Wait until the read models reflect `position` (read-your-writes).
+
+        If they do not get there in time the answer is served anyway, marked stale."""
         self.services.runner.poke()
-        self.services.runner.wait(position, projections,
-                                  self.services.settings.read_wait_timeout)
+        if not self.services.runner.wait(position, projections,
+                                         self.services.settings.read_wait_timeout):
+            self.stale = True
 
 
 @dataclass
@@ -98,11 +103,13 @@ def _dispatcher(services: Services, ops: dict[str, Operation]) -> Callable[[Requ
         query = _parse_query(request, op.query) if op.query is not None else None
         call = Call(services, principal, dict(request.path_params), query, body, request)
         result = await run_in_threadpool(_run, op, call)
-        if isinstance(result, Response):
-            return result
-        data = result.model_dump(mode="python", by_alias=True) \
-            if isinstance(result, BaseModel) else result
-        return json_response(data, op.status)
+        if not isinstance(result, Response):
+            data = result.model_dump(mode="python", by_alias=True) \
+                if isinstance(result, BaseModel) else result
+            result = json_response(data, op.status)
+        if call.stale:
+            result.headers[STALE_HEADER] = "true"
+        return result
     return dispatch
 
 
