@@ -4,12 +4,13 @@ Dataset: 1,000 customers (by external id), 3 meters (sum of `tokens` over `llm.c
 count of everything, unique `model`), N events with timestamps spread at random over 90 days
 (so most arrive "late", out of order). For each store, on a fresh database:
 
-1. ingestion: N events recorded in batches of 1,000 while `metering project` runs in its own
-   process; reported: ingest rate, the projections' lag (notifications) when the last batch is
-   recorded, and the projection throughput (N / time until every projection has caught up);
-2. quantities, 30 days x day in Europe/Paris, sum meter, all customers and one customer: p50 and
-   p95 of the projection answer (`queries.quantities.from_projection`, in-process, connection
-   checkout included, HTTP excluded) against a GROUP BY over the events read table (PostgreSQL:
+1. ingestion: N events recorded in batches of 1,000 (in-process, no projection running), then
+   the backlog applied by the meter-usage projection alone (3 live meters: events/s), beside the
+   events read table's projection (what the GROUP BY side needs);
+2. quantities (after ANALYZE), 30 days x day in Europe/Paris, sum meter, all customers and one
+   customer: p50 and p95 of the projection answer (`queries.quantities.from_projection`,
+   in-process, connection checkout included, HTTP excluded) against a GROUP BY over the events
+   read table (PostgreSQL:
    `date_trunc(..., 'Europe/Paris')`; SQLite: the same bucket edges in a CASE);
 3. rebuild of one meter (a new build of the sum meter from the start of the ledger, blue/green)
    in ledger events/s, against the GROUP BY that computes the same 15-minute partials from the
@@ -23,7 +24,6 @@ count of everything, unique `model`), N events with timestamps spread at random 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -37,7 +37,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from benchmarks._common import Database, fresh_database, kinds, running
+from benchmarks import _common as common
+from benchmarks._common import Database, fresh_database, kinds
 from commands.customers import CreateCustomer, create_customer
 from commands.ingest import IngestEvents, ingest_events
 from commands.meters import CreateMeter, create_meter
@@ -126,22 +127,25 @@ def partials_sql(kind: str) -> str:
             f"GROUP BY external_customer_id, bucket) AS partials")
 
 
-def wait_caught_up(services: Services, position: int) -> None:
-    while min(services.runner.positions().values()) < position:
-        time.sleep(0.05)  # a benchmark polls the worker process; tests never sleep
+def _catch_up(services: Services, name: str) -> float:
+    """Seconds one projection takes to apply the whole backlog."""
+    projection = services.runner.projections[name]
+    began = time.perf_counter()
+    while services.runner.catch_up(projection):
+        pass
+    return time.perf_counter() - began
 
 
 def run(kind: str, database: Database, events: int, customers: int, repeat: int) -> None:
     settings = Settings(database_url=database.url, database_schema=database.schema)
     services = bootstrap(settings)
     try:
-        _run(kind, database, services, events, customers, repeat)
+        _run(kind, services, events, customers, repeat)
     finally:
         services.close()
 
 
-def _run(kind: str, database: Database, services: Services, events: int, customers: int,
-         repeat: int) -> None:
+def _run(kind: str, services: Services, events: int, customers: int, repeat: int) -> None:
     ledger = services.ledger
     organization = authenticate(create_token(CreateToken("bench", ALL_SCOPES), ledger),
                                 ledger).organization_id
@@ -159,18 +163,18 @@ def _run(kind: str, database: Database, services: Services, events: int, custome
 
     end = datetime.now(UTC)
     bodies = batches(events, customers, end)
-    with running(database, "project"):
-        began = time.perf_counter()
-        for body in bodies:
-            ingest_events(IngestEvents(organization, body, datetime.now(UTC)), ledger)
-        ingested = time.perf_counter() - began
-        position = ledger.position()
-        lag = position - min(services.runner.positions().values())
-        wait_caught_up(services, position)
-        projected = time.perf_counter() - began
-    print(f"{kind:<8} ingest {events / ingested:>9,.0f} events/s | projections (events, "
-          f"meters, usage; own process) {events / projected:>9,.0f} events/s, lag at end "
-          f"{lag:,} notifications, caught up {projected - ingested:.1f} s after the last batch")
+    began = time.perf_counter()
+    for body in bodies:
+        ingest_events(IngestEvents(organization, body, datetime.now(UTC)), ledger)
+    ingested = time.perf_counter() - began
+    rates = {name: events / _catch_up(services, name)
+             for name in ("events", "meter_usage")}
+    services.runner.run_until_idle()
+    with services.store.writer.begin() as conn:   # fresh planner statistics for both sides
+        conn.execute(text("ANALYZE"))
+    print(f"{kind:<8} ingest {events / ingested:>7,.0f} events/s | projection catch-up: "
+          f"meter_usage (3 meters) {rates['meter_usage']:>7,.0f} events/s, events read table "
+          f"{rates['events']:>7,.0f} events/s")
 
     query = QuantitiesQuery(start=end - timedelta(days=30), end=end, interval=TimeInterval.day,
                             timezone=PARIS)
@@ -225,12 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=50, help="samples per latency figure")
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--postgres-url", default=None,
-                        help="PostgreSQL server to use (a fresh schema is created and dropped)")
+                        help="PostgreSQL database to use (default: METERING_BENCH_POSTGRES_URL "
+                             "or the local test database); a fresh schema is created, then "
+                             "dropped")
     args = parser.parse_args(argv)
     if args.postgres_url:
-        os.environ["METERING_BENCH_POSTGRES_URL"] = args.postgres_url
-        import benchmarks._common as common
-        common.POSTGRES_URL = args.postgres_url
+        common.POSTGRES_URL = args.postgres_url   # where `fresh_database` creates its schema
     print(f"{args.events:,} events over {DAYS} days, {args.customers:,} customers, 3 meters")
     for kind in kinds(args.database):
         with fresh_database(kind) as database:

@@ -56,7 +56,8 @@ class IngestResult:
 class _Candidate(NamedTuple):
     """A validated event, not yet recorded."""
 
-    index: int
+    position: int
+    """Where the event is in the request (the `i` of error locations)."""
     event_id: UUID
     payload: dict[str, Any]
     fields: dict[str, Any]
@@ -140,7 +141,7 @@ def _check_links(cmd: IngestEvents, candidates: list[_Candidate],
     `parent_id` anywhere) skip this entirely."""
     if not any(c.fields["parent_ref"] for c in candidates):
         return
-    links = [BatchLink(c.index, c.event_id, c.fields["external_id"], c.fields["parent_ref"])
+    links = [BatchLink(c.position, c.event_id, c.fields["external_id"], c.fields["parent_ref"])
              for c in candidates]
     recorded = recorded_trees(cmd.organization_id, links) if recorded_trees \
         else NOTHING_RECORDED
@@ -176,7 +177,7 @@ class _SpanPlan:
         try:
             span.check(fields["span_action"], at)
         except SpanError as e:
-            self.errors.append(FieldError(("body", "events", candidate.index, e.field), str(e),
+            self.errors.append(FieldError(("body", "events", candidate.position, e.field), str(e),
                                           "span", candidate.payload.get(e.field)))
             return fields
         span.complete(fields["span_action"], candidate.event_id, at)

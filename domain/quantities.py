@@ -51,23 +51,23 @@ class Answer(NamedTuple):
     total: Decimal
 
 
-def customer_key(customer_id: object, external_customer_id: str | None) -> tuple[str, str]:
-    """How usage is keyed per customer: the customer id when the event has one, otherwise its
-    external customer id (the other element is then empty)."""
+EXTERNAL = "external:"
+
+
+def customer_key(customer_id: object, external_customer_id: str | None) -> str:
+    """How usage is keyed per customer: the customer id when the event has one, otherwise
+    `external:` and its external customer id (empty for neither)."""
     if customer_id is not None:
-        return str(customer_id), ""
-    return "", external_customer_id or ""
+        return str(customer_id)
+    return EXTERNAL + external_customer_id if external_customer_id else ""
 
 
-def identity(key: tuple[str, str], customer_by_external_id: Mapping[str, str]) -> str:
+def identity(key: str, customer_by_external_id: Mapping[str, str]) -> str:
     """The customer a keyed usage belongs to: events sent under a known customer's external id
     count as that customer's; unknown external ids stand for customers of their own."""
-    customer_id, external_id = key
-    if customer_id:
-        return customer_id
-    if external_id in customer_by_external_id:
-        return customer_by_external_id[external_id]
-    return f"external:{external_id}" if external_id else ""
+    if key.startswith(EXTERNAL):
+        return customer_by_external_id.get(key.removeprefix(EXTERNAL), key)
+    return key
 
 
 def combine(function: AggregationFunction, values: Iterable[Decimal]) -> Decimal:

@@ -57,9 +57,9 @@ def parse_span(value: Any, loc: tuple[str | int, ...],
     for key in sorted(set(value) - {"id", "action"}):
         errors.append(FieldError((*loc, key), "Extra inputs are not permitted",
                                  "extra_forbidden", value[key]))
-    if len(errors) > before:
+    if len(errors) > before or not isinstance(span_id, str):
         return None
-    return SpanMark(span_id, action)
+    return SpanMark(span_id, START if action == START else END)
 
 
 def duration_ms(started_at: datetime, ended_at: datetime) -> Decimal:

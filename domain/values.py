@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 from uuid import UUID
 
@@ -89,7 +89,10 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | Decimal):
-        number = Decimal(value).normalize() or Decimal(0)
+        exact = Decimal(value)
+        # normalize() rounds to the context precision: give it every digit the value has.
+        number = exact.normalize(Context(prec=max(28, len(exact.as_tuple().digits)))) \
+            or Decimal(0)
         text = format(number, "f") if abs(number.adjusted()) < 100 else str(number)
         return orjson.Fragment(text.encode())
     if isinstance(value, dict):

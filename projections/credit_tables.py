@@ -102,6 +102,7 @@ customer_meters = Table(
     Index("ix_customer_meters_customer_meter", "customer_id", "meter_id", unique=True),
     Index("ix_customer_meters_org_modified", "organization_id", "modified_at"),
     Index("ix_customer_meters_org_meter", "organization_id", "meter_id"),
+    Index("ix_customer_meters_customer_modified", "customer_id", "modified_at"),
 )
 
 customer_meter_entries = Table(

@@ -39,10 +39,10 @@ from projections.customer_meter_replay import notifications, replay
 from projections.tables import projection_positions
 
 _CHUNK = 500
+# Columns a flush never changes on a stored row (only usage entries are ever updated).
 _FIXED_STATE = frozenset({"id", "organization_id", "customer_id", "meter_id", "created_at"})
 _FIXED_ENTRY = frozenset({"customer_meter_id", "seq", "kind", "started_at", "rollover",
                           "event_id", "bucket"})
-"""Columns a flush never changes on a stored row (only usage entries are ever updated)."""
 
 
 class ProjectionCrashError(RuntimeError):

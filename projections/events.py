@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, and_, insert, select, update
 from domain.usage import UsageRecorded
 from projections.hierarchy import link_batch
 from projections.spans import record_spans
-from projections.tables import event_names, event_subtrees, events, spans
+from projections.tables import event_names, events, spans
 
 
 class EventsProjection:
@@ -28,7 +28,7 @@ class EventsProjection:
     topics = frozenset({get_topic(UsageRecorded)})
 
     def tables(self) -> Sequence[Table]:
-        return (events, event_names, event_subtrees, spans)
+        return (events, event_names, spans)
 
     def process(self, conn: Connection, batch: Sequence[Any]) -> None:
         rows = [self._row(e) for e in batch]
@@ -48,7 +48,8 @@ class EventsProjection:
             "external_member_id": event.external_member_id, "external_id": event.external_id,
             "parent_ref": event.parent_ref, "parent_id": None, "root_id": event.originator_id,
             "depth": 0, "child_count": 0, "metadata": event.metadata,
-            "span_id": event.span_id, "path": None,
+            "span_id": event.span_id, "path": None, "descendant_count": 0,
+            "subtree_totals": None,
         }
 
     @staticmethod

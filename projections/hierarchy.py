@@ -9,8 +9,8 @@ Everything is computed for the batch in memory and written in a few statements.
 
 Each child row keeps its ancestors in `path` (root first), so descendants are a prefix match
 within the tree (`root_id`, indexed for children only), and the ancestors of a recorded parent
-come with its row. Each event with descendants has an `event_subtrees` row: how many, and the
-exact sums of every numeric metadata path over them.
+come with its row. Each event with descendants keeps how many (`descendant_count`) and the exact
+sums of every numeric metadata path over them (`subtree_totals`).
 
 Ingestion rejects links that would close a cycle; should one still reach the ledger (two
 processes racing), the link recorded last stays pending and never attaches.
@@ -24,14 +24,22 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from domain.hierarchy import Totals, add_totals, as_uuid, numeric_leaves, sum_totals
-from projections.tables import event_subtrees, events
+from projections.tables import events
 
 _CHUNK = 900
 T = TypeVar("T")
-Ref = tuple[UUID, str]
 
 
 def ancestors_in(path: str | None) -> list[UUID]:
@@ -140,46 +148,50 @@ class _Batch:
 def link_batch(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Set `parent_id`, `root_id`, `depth`, `path` and `child_count` of the new rows (not
     inserted yet) and bring the recorded trees they join up to date."""
-    batch = _Batch({row["id"]: row for row in rows})
-    position = {row["id"]: i for i, row in enumerate(rows)}
-    by_ref: dict[Ref, UUID] = {}
+    by_org: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        for ref in (str(row["id"]), row["external_id"]):
-            if ref:
-                by_ref.setdefault((row["organization_id"], ref), row["id"])
+        by_org[row["organization_id"]].append(row)
+    for organization_id, own_rows in by_org.items():
+        _link(conn, organization_id, own_rows)
 
-    unresolved = {(r["organization_id"], r["parent_ref"]) for r in rows
-                  if r["parent_ref"] and (r["organization_id"], r["parent_ref"]) not in by_ref}
-    found = _lookup(conn, unresolved)
+
+def _link(conn: Connection, organization_id: UUID, rows: list[dict[str, Any]]) -> None:
+    batch = _Batch({row["id"]: row for row in rows})
+    by_ref: dict[str, UUID] = {}
     for row in rows:
+        by_ref.setdefault(str(row["id"]), row["id"])
+        if row["external_id"]:
+            by_ref.setdefault(row["external_id"], row["id"])
+    found = _lookup(conn, organization_id, {r["parent_ref"] for r in rows
+                                            if r["parent_ref"] and r["parent_ref"] not in by_ref})
+    for position, row in enumerate(rows):
         if not row["parent_ref"]:
             continue
-        key = (row["organization_id"], row["parent_ref"])
-        parent = by_ref.get(key) or found.get(key, (None,))[0]
+        parent = by_ref.get(row["parent_ref"]) or found.get(row["parent_ref"], (None,))[0]
         if parent is not None and parent != row["id"]:
             batch.links[row["id"]] = parent
-            batch.maker[row["id"]] = position[row["id"]]
-    waiting = _waiting(conn, by_ref)
-    for child_id, key, _metadata in waiting:
-        batch.links[child_id] = by_ref[key]
-        batch.maker[child_id] = position[by_ref[key]]
+            batch.maker[row["id"]] = position
+    waiting = _waiting(conn, organization_id, by_ref)
+    if waiting:
+        position_of = {row["id"]: i for i, row in enumerate(rows)}
+        for child in waiting:
+            batch.links[child.id] = by_ref[child.ref]
+            batch.maker[child.id] = position_of[by_ref[child.ref]]
     if not batch.links:
         return
     batch.recorded = {node: place for node, place in found.values()}
     batch.break_cycles()
-    _write(conn, batch, {child_id: metadata for child_id, _key, metadata in waiting
-                         if child_id in batch.links})
+    _write(conn, batch, {child.id: child for child in waiting if child.id in batch.links})
 
 
-def _write(conn: Connection, batch: _Batch, moved: Mapping[UUID, dict[str, Any]]) -> None:
+def _write(conn: Connection, batch: _Batch, moved: Mapping[UUID, _Waiting]) -> None:
     """Place every new row and moved subtree, then add each subtree's totals to its new
     ancestors, bottom-up: each event's totals travel one step, not once per ancestor."""
-    stats = _stats(conn, moved)
     own = {node: _Delta(1, numeric_leaves(batch.rows[node]["metadata"]))
            for node in batch.links if node in batch.rows}
-    for root, metadata in moved.items():
-        count, totals = stats.get(root, (0, {}))
-        own[root] = _Delta(1 + count, sum_totals((numeric_leaves(metadata), totals)))
+    for root, waiting in moved.items():
+        own[root] = _Delta(1 + waiting.descendant_count, sum_totals((
+            numeric_leaves(waiting.metadata), waiting.subtree_totals or {})))
     below: dict[UUID, _Delta] = defaultdict(_Delta)  # what flows into a moving event
     recorded: dict[UUID, _Delta] = defaultdict(_Delta)  # what to add to recorded subtrees
     recorded_children: Counter[UUID] = Counter()
@@ -204,14 +216,12 @@ def _write(conn: Connection, batch: _Batch, moved: Mapping[UUID, dict[str, Any]]
             below[moving_root].add(total)
             recorded[moving_root].add(total)
 
-    inserts: list[dict[str, Any]] = []
     for node, row in batch.rows.items():
         place = batch.place(node)
         row.update(parent_id=batch.links.get(node), root_id=place.root_id, depth=place.depth,
                    path=place.path or None)
         if node in below:
-            inserts.append({"event_id": node, "descendant_count": below[node].count,
-                            "totals": below[node].totals})
+            row.update(descendant_count=below[node].count, subtree_totals=below[node].totals)
     for root in moved:
         place = batch.place(root)
         # The subtree keeps its relative paths and depths below its new ancestors.
@@ -223,90 +233,89 @@ def _write(conn: Connection, batch: _Batch, moved: Mapping[UUID, dict[str, Any]]
         conn.execute(update(events).where(events.c.id == bindparam("b_id")).values(
             parent_id=bindparam("b_parent")),
             [{"b_id": root, "b_parent": batch.links[root]} for root in moved])
-    if recorded_children:
-        conn.execute(update(events).where(events.c.id == bindparam("b_id")).values(
-            child_count=events.c.child_count + bindparam("b_count")),
-            [{"b_id": k, "b_count": v} for k, v in recorded_children.items()])
-    for chunk in _chunks(inserts, 5000):
-        conn.execute(insert(event_subtrees), chunk)
-    _add_to_recorded(conn, recorded)
+    _add_to_recorded(conn, recorded, recorded_children)
 
 
-def _add_to_recorded(conn: Connection, deltas: Mapping[UUID, _Delta]) -> None:
-    existing = _stats(conn, deltas)
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for node, delta in deltas.items():
-        if node in existing:
-            count, totals = existing[node]
-            updates.append({"b_id": node, "b_count": count + delta.count,
-                            "b_totals": add_totals(dict(totals), delta.totals)})
-        else:
-            inserts.append({"event_id": node, "descendant_count": delta.count,
-                            "totals": delta.totals})
-    for chunk in _chunks(inserts, 5000):
-        conn.execute(insert(event_subtrees), chunk)
-    if updates:
-        conn.execute(update(event_subtrees).where(event_subtrees.c.event_id == bindparam("b_id"))
-                     .values(descendant_count=bindparam("b_count"),
-                             totals=bindparam("b_totals", type_=event_subtrees.c.totals.type)),
-                     updates)
+def _add_to_recorded(conn: Connection, deltas: Mapping[UUID, _Delta],
+                     children: Mapping[UUID, int]) -> None:
+    """Add new descendants (and children) to recorded events."""
+    if not deltas:
+        return
+    existing: dict[UUID, Totals] = {}
+    for chunk in _chunks(sorted(deltas), _CHUNK):
+        existing.update(conn.execute(select(events.c.id, events.c.subtree_totals)
+                                     .where(events.c.id.in_(chunk))).all())
+    conn.execute(update(events).where(events.c.id == bindparam("b_id")).values(
+        child_count=events.c.child_count + bindparam("b_children"),
+        descendant_count=events.c.descendant_count + bindparam("b_count"),
+        subtree_totals=bindparam("b_totals", type_=events.c.subtree_totals.type)),
+        [{"b_id": node, "b_children": children.get(node, 0), "b_count": delta.count,
+          "b_totals": add_totals(dict(existing.get(node) or {}), delta.totals)}
+         for node, delta in deltas.items()])
 
 
 # --------------------------------------------------------------------------- reads
 
 
-def _lookup(conn: Connection, refs: set[Ref]) -> dict[Ref, tuple[UUID, _Place]]:
+def _lookup(conn: Connection, organization_id: UUID,
+            refs: set[str]) -> dict[str, tuple[UUID, _Place]]:
     """Recorded events named by these references (our id preferred over an external id), with
     their places."""
-    found: dict[Ref, tuple[UUID, _Place]] = {}
-    for organization_id, values in _by_org(refs).items():
-        for chunk in _chunks(sorted(values), _CHUNK):
-            as_ids = [u for u in map(as_uuid, chunk) if u is not None]
-            condition = events.c.external_id.in_(chunk)
-            if as_ids:
-                condition = or_(condition, events.c.id.in_(as_ids))
-            for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
-                                           events.c.depth, events.c.path).where(
-                    events.c.organization_id == organization_id, condition)):
-                entry = (row.id, _Place(row.root_id, row.depth, row.path or ""))
-                if row.external_id in values:
-                    found.setdefault((organization_id, row.external_id), entry)
-                if str(row.id) in values:
-                    found[(organization_id, str(row.id))] = entry
+    found: dict[str, tuple[UUID, _Place]] = {}
+    for chunk in _chunks(sorted(refs), _CHUNK):
+        as_ids = [u for u in map(as_uuid, chunk) if u is not None]
+        condition: ColumnElement[bool] = events.c.external_id.in_(chunk)
+        if as_ids:
+            condition = or_(condition, events.c.id.in_(as_ids))
+        for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
+                                       events.c.depth, events.c.path).where(
+                events.c.organization_id == organization_id, condition)):
+            entry = (row.id, _Place(row.root_id, row.depth, row.path or ""))
+            if row.external_id in refs:
+                found.setdefault(row.external_id, entry)
+            if str(row.id) in refs:
+                found[str(row.id)] = entry
     return found
 
 
-def _waiting(conn: Connection, refs: Mapping[Ref, UUID]
-             ) -> list[tuple[UUID, Ref, dict[str, Any]]]:
-    """Recorded children still waiting for a parent named by one of these references."""
-    result = []
-    for organization_id, values in _by_org(refs).items():
-        for chunk in _chunks(sorted(values), _CHUNK):
-            for child_id, ref, metadata in conn.execute(
-                    select(events.c.id, events.c.parent_ref, events.c.metadata).where(
-                        events.c.organization_id == organization_id,
-                        events.c.parent_ref.in_(chunk), events.c.parent_id.is_(None))):
-                if refs[(organization_id, ref)] != child_id:
-                    result.append((child_id, (organization_id, ref), metadata))
-    return result
+@dataclass(frozen=True)
+class _Waiting:
+    """A recorded child waiting for its parent: the root of a subtree that may now move."""
+
+    id: UUID
+    ref: str
+    metadata: dict[str, Any]
+    descendant_count: int
+    subtree_totals: Totals | None
 
 
-def _stats(conn: Connection, nodes: Iterable[UUID]) -> dict[UUID, tuple[int, Totals]]:
-    found: dict[UUID, tuple[int, Totals]] = {}
-    for chunk in _chunks(sorted(nodes), _CHUNK):
-        for node, count, totals in conn.execute(select(
-                event_subtrees.c.event_id, event_subtrees.c.descendant_count,
-                event_subtrees.c.totals).where(event_subtrees.c.event_id.in_(chunk))):
-            found[node] = (count, totals)
-    return found
+def _waiting(conn: Connection, organization_id: UUID, refs: Mapping[str, UUID]
+             ) -> list[_Waiting]:
+    """Recorded children still waiting for a parent named by one of these references.
+
+    Usually few events wait, if any: they are read whole and matched here, and only a large
+    backlog of waiting children is searched by reference (a long IN list costs more to send
+    than to run)."""
+    pending = events.c.organization_id == organization_id, events.c.parent_id.is_(None), \
+        events.c.parent_ref.is_not(None)
+    few = conn.execute(select(events.c.id, events.c.parent_ref).where(*pending)
+                       .limit(_CHUNK + 1)).all()
+    if len(few) <= _CHUNK:
+        matches = [child for child, ref in few if ref in refs]
+        found = _waiting_rows(conn, [events.c.id.in_(matches)] if matches else [])
+    else:
+        found = [row for chunk in _chunks(sorted(refs), _CHUNK) for row in _waiting_rows(
+            conn, [*pending, events.c.parent_ref.in_(chunk)])]
+    return [_Waiting(row.id, row.parent_ref, row.metadata, row.descendant_count,
+                     row.subtree_totals) for row in found if refs[row.parent_ref] != row.id]
 
 
-def _by_org(refs: Iterable[Ref]) -> dict[UUID, set[str]]:
-    grouped: dict[UUID, set[str]] = defaultdict(set)
-    for organization_id, ref in refs:
-        grouped[organization_id].add(ref)
-    return grouped
+def _waiting_rows(conn: Connection, where: list[Any]) -> list[Any]:
+    if not where:
+        return []
+    return list(conn.execute(select(events.c.id, events.c.parent_ref, events.c.metadata,
+                                    events.c.descendant_count, events.c.subtree_totals)
+                             .where(*where)))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

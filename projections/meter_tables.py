@@ -3,8 +3,7 @@
 Usage is kept per *build*: one build (`generation`) of a meter is the projection of one meter
 definition over the whole ledger. The live build answers quantities; a definition change starts a
 new build in the background, which replaces the live one, in one transaction, once it has caught
-up (blue/green). Customer keys are plain strings, empty when absent, so they can be primary-key
-columns on both stores.
+up (blue/green).
 """
 
 from __future__ import annotations
@@ -54,8 +53,7 @@ meter_usage = Table(
     "meter_usage", metadata,
     Column("meter_id", Uuid, primary_key=True),
     Column("generation", Integer, primary_key=True),
-    Column("customer_id", String(36), primary_key=True),
-    Column("external_customer_id", String, primary_key=True),
+    Column("customer", String, primary_key=True, comment="domain.quantities.customer_key"),
     Column("bucket", UTCDateTime, primary_key=True, comment="15-minute UTC bucket start"),
     Column("event_count", BigInteger, nullable=False),
     Column("total", ExactDecimal, nullable=False),
@@ -78,8 +76,7 @@ meter_usage_values = Table(
     "meter_usage_values", metadata,
     Column("meter_id", Uuid, primary_key=True),
     Column("generation", Integer, primary_key=True),
-    Column("customer_id", String(36), primary_key=True),
-    Column("external_customer_id", String, primary_key=True),
+    Column("customer", String, primary_key=True),
     Column("bucket", UTCDateTime, primary_key=True),
     Column("value", String, primary_key=True, comment="canonical text of a distinct value"),
     Index("ix_meter_usage_values_bucket", "meter_id", "generation", "bucket"),

@@ -17,8 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from domain.aggregation import Aggregation, Partial, merge, parse_aggregation, partial_of
 from domain.calendar import floor_to_base
@@ -89,7 +88,7 @@ class UsageBatch:
             if partial is None:
                 self.skipped[(build.meter_id, build.generation)] += 1
                 continue
-            key = (build.meter_id, build.generation, *customer, bucket)
+            key = (build.meter_id, build.generation, customer, bucket)
             for distinct in partial.distinct:
                 self.values.add((*key, distinct))
             if partial.distinct:
@@ -101,9 +100,7 @@ class UsageBatch:
         upsert_partials(conn, meter_usage, self.per_customer)
         upsert_partials(conn, meter_usage_rollup, self.rollup)
         if self.values:
-            names = [c.name for c in meter_usage_values.primary_key.columns]
-            rows = [dict(zip(names, v, strict=True)) for v in self.values]
-            conn.execute(_insert(conn)(meter_usage_values).on_conflict_do_nothing(), rows)
+            _insert_rows(conn, meter_usage_values, list(self.values), "DO NOTHING")
         for (meter_id, generation), count in self.skipped.items():
             conn.execute(update(meter_builds).where(
                 meter_builds.c.meter_id == meter_id, meter_builds.c.generation == generation,
@@ -115,34 +112,56 @@ def _add(into: dict[tuple[Any, ...], Partial], key: tuple[Any, ...], partial: Pa
     into[key] = partial if existing is None else merge(existing, partial)
 
 
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
-def _partial_row(partial: Partial) -> dict[str, Any]:
-    return {"event_count": partial.count, "total": partial.sum, "minimum": partial.min,
-            "maximum": partial.max}
-
-
 def upsert_partials(conn: Connection, table: Table,
                     partials: dict[tuple[Any, ...], Partial]) -> None:
-    """Add partials to the rows of their keys, in one statement (exact on both stores)."""
+    """Add partials to the rows of their keys, exactly: PostgreSQL adds NUMERICs, SQLite (whose
+    decimals are text) uses the functions of `projections.exact_sqlite`."""
     if not partials:
         return
-    names = [c.name for c in table.primary_key.columns]
-    stmt = _insert(conn)(table)
-    c, new = table.c, stmt.excluded
     if conn.dialect.name == "postgresql":
-        total, low, high = c.total + new.total, func.least, func.greatest
+        add, low, high = "{0} + {1}", "least({0}, {1})", "greatest({0}, {1})"
     else:
         exact_sqlite.register(conn)
-        total = func.exact_add(c.total, new.total)
-        low, high = func.exact_least, func.exact_greatest
-    stmt = stmt.on_conflict_do_update(index_elements=names, set_={
-        "event_count": c.event_count + new.event_count, "total": total,
-        "minimum": low(c.minimum, new.minimum), "maximum": high(c.maximum, new.maximum)})
-    conn.execute(stmt, [{**dict(zip(names, key, strict=True)), **_partial_row(p)}
-                        for key, p in partials.items()])
+        add, low, high = "exact_add({0}, {1})", "exact_least({0}, {1})", "exact_greatest({0}, {1})"
+    merged = {"event_count": "{0} + {1}", "total": add, "minimum": low, "maximum": high}
+    update_set = ", ".join(f"{name} = " + how.format(f"{table.name}.{name}", f"excluded.{name}")
+                           for name, how in merged.items())
+    _insert_rows(conn, table, [(*key, p.count, p.sum, p.min, p.max)
+                               for key, p in partials.items()], f"DO UPDATE SET {update_set}")
+
+
+def _insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]],
+                 on_conflict: str) -> None:
+    """Insert rows (tuples in column order) with an ON CONFLICT action on the primary key. On
+    PostgreSQL the rows are COPied into a temporary table first (a batch costs two statements)."""
+    columns = ", ".join(c.name for c in table.columns)
+    keys = ", ".join(c.name for c in table.primary_key.columns)
+    conflict = f"ON CONFLICT ({keys}) {on_conflict}"
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        staging = f"staging_{table.name}"
+        with raw.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "  # type: ignore[arg-type]
+                           f"(LIKE {table.name}) ON COMMIT DELETE ROWS")
+            with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:  # type: ignore[arg-type]
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table.name} ({columns}) "  # type: ignore[arg-type]
+                           f"SELECT {columns} FROM {staging} {conflict}")
+        return
+    stored = [(i, store) for i, c in enumerate(table.columns)
+              if (store := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
+    values = []
+    for row in rows:   # the values as SQLAlchemy stores them (UUID hex, UTC text, decimal text)
+        value = list(row)
+        for i, store in stored:
+            if value[i] is not None:
+                value[i] = store(value[i])
+        values.append(tuple(value))
+    marks = ", ".join("?" * len(table.columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) {conflict}",
+                         values)
 
 
 def apply_usage(conn: Connection, targets: Sequence[Build], events: Iterable[Any]) -> None:

@@ -138,6 +138,10 @@ events = Table(
     Column("root_id", Uuid),
     Column("depth", Integer, nullable=False, default=0),
     Column("child_count", Integer, nullable=False, default=0),
+    # How many events are below this one, and the exact sum over them of every numeric
+    # metadata path ({"_cost.amount": Decimal, "tokens": int, ...}; null without descendants).
+    Column("descendant_count", Integer, nullable=False, default=0),
+    Column("subtree_totals", Json),
     Column("metadata", Json, nullable=False),
     Column("span_id", String),
     # Ancestors from the root down to the parent, as `<hex id>/` each; null for a root. The
@@ -148,20 +152,14 @@ events = Table(
     Index("ix_events_org_ext_customer_ts", "organization_id", "external_customer_id",
           "timestamp"),
     Index("ix_events_org_external_id", "organization_id", "external_id"),
-    Index("ix_events_org_parent_ref", "organization_id", "parent_ref"),
+    # Children still waiting for their parent: usually few, so flat events cost nothing here.
+    Index("ix_events_pending", "organization_id", "parent_ref",
+          postgresql_where=text("parent_id IS NULL AND parent_ref IS NOT NULL"),
+          sqlite_where=text("parent_id IS NULL AND parent_ref IS NOT NULL")),
     Index("ix_events_parent", "parent_id"),
     # Only children are indexed: events without a parent (flat ones) cost this index nothing.
     Index("ix_events_tree", "root_id", "depth", postgresql_where=text("parent_id IS NOT NULL"),
           sqlite_where=text("parent_id IS NOT NULL")),
-)
-
-event_subtrees = Table(
-    "event_subtrees", metadata,
-    # Per event with descendants: how many, and the exact sum over them of every numeric
-    # metadata path ({"_cost.amount": Decimal, "tokens": int, ...}).
-    Column("event_id", Uuid, primary_key=True),
-    Column("descendant_count", Integer, nullable=False),
-    Column("totals", Json, nullable=False),
 )
 
 spans = Table(

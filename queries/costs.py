@@ -25,7 +25,6 @@ from domain.costs import statistics
 from domain.hierarchy import EXACT, numeric_leaves
 from projections.tables import events
 from queries.customers import customers_by_reference
-from queries.hierarchy import subtree_rows
 from queries.jsonsql import json_kind
 from queries.schemas import CostGroup, CostPeriod, CostStatistics, CostSummary
 
@@ -43,7 +42,8 @@ def cost_summary(conn: Connection, organization_id: UUID, *, start: datetime, en
     edges = [b.astimezone(UTC) for b in buckets]
     roots = list(conn.execute(select(
         events.c.id, events.c.timestamp, events.c.name, events.c.customer_id,
-        events.c.external_customer_id, events.c.metadata, events.c.child_count).where(
+        events.c.external_customer_id, events.c.metadata, events.c.child_count,
+        events.c.subtree_totals).where(
         events.c.organization_id == organization_id, events.c.parent_id.is_(None),
         events.c.parent_ref.is_(None), events.c.timestamp >= start,
         events.c.timestamp < end)).mappings())
@@ -51,8 +51,6 @@ def cost_summary(conn: Connection, organization_id: UUID, *, start: datetime, en
     traces: list[tuple[int, TraceCosts]] = []
     by_name = _descendant_costs(conn, [r["id"] for r in roots if r["child_count"]]) \
         if group_by == "name" else {}
-    below = subtree_rows(conn, [r["id"] for r in roots if r["child_count"]]) \
-        if group_by != "name" else {}
     for root in roots:
         own = numeric_leaves(root["metadata"]).get(COST)
         if group_by == "name":
@@ -61,7 +59,7 @@ def cost_summary(conn: Connection, organization_id: UUID, *, start: datetime, en
                 _add(costs, name, amount)
         else:
             costs = _add({}, keys.get(root["id"]), own)
-            _add(costs, keys.get(root["id"]), below.get(root["id"], (0, {}))[1].get(COST))
+            _add(costs, keys.get(root["id"]), (root["subtree_totals"] or {}).get(COST))
         if costs:
             traces.append((bisect_right(edges, root["timestamp"]) - 1, costs))
     return _summary(buckets, traces, grouped=group_by is not None)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Float, cast, func, or_, select
+from sqlalchemy import Connection, Float, cast, func, select
 
 from domain.credits import Balance
 from domain.errors import NotFound
@@ -48,12 +48,12 @@ def list_customer_meters(conn: Connection, organization_id: UUID, *,
     if any(key.lstrip("-") == "meter_name" for key in sorting):
         source = source.join(defs, defs.c.id == cm.c.meter_id)
     stmt = select(cm).select_from(source).where(cm.c.organization_id == organization_id)
-    if customer_ids or external_customer_ids:
-        named = select(customers.c.id).where(
+    if external_customer_ids:
+        customer_ids = [*customer_ids, *conn.execute(select(customers.c.id).where(
             customers.c.organization_id == organization_id,
-            customers.c.external_id.in_(external_customer_ids))
-        stmt = stmt.where(or_(cm.c.customer_id.in_(customer_ids),
-                              cm.c.customer_id.in_(named.scalar_subquery())))
+            customers.c.external_id.in_(external_customer_ids))).scalars()]
+    if customer_ids or external_customer_ids:
+        stmt = stmt.where(cm.c.customer_id.in_(customer_ids))
     if meter_ids:
         stmt = stmt.where(cm.c.meter_id.in_(meter_ids))
     else:

@@ -20,16 +20,22 @@ _CUSTOMER_SORT = {"created_at": customers.c.created_at, "email": customers.c.ema
 
 
 def _first_event_at(conn: Connection, rows: Sequence[Any]) -> dict[UUID, datetime | None]:
-    """One indexed look-up per identifier: with an OR, SQLite walks the whole timestamp index."""
-    result: dict[UUID, datetime | None] = {}
-    for row in rows:
-        conditions = [events.c.customer_id == row["id"]]
-        if row["external_id"]:
-            conditions.append(events.c.external_customer_id == row["external_id"])
-        firsts = [conn.execute(select(func.min(events.c.timestamp)).where(
-            events.c.organization_id == row["organization_id"], events.c.source == "user",
-            condition)).scalar() for condition in conditions]
-        result[row["id"]] = min((f for f in firsts if f is not None), default=None)
+    """Two grouped look-ups (by id, by external id), each on its own index: with an OR per
+    customer, SQLite walks the whole timestamp index."""
+    result: dict[UUID, datetime | None] = {row["id"]: None for row in rows}
+    for organization_id in {row["organization_id"] for row in rows}:
+        mine = [row for row in rows if row["organization_id"] == organization_id]
+        by_external = {row["external_id"]: row["id"] for row in mine if row["external_id"]}
+        lookups = [(events.c.customer_id, {row["id"]: row["id"] for row in mine}),
+                   (events.c.external_customer_id, by_external)]
+        for column, owners in lookups:
+            if not owners:
+                continue
+            for key, first in conn.execute(select(column, func.min(events.c.timestamp)).where(
+                    events.c.organization_id == organization_id, events.c.source == "user",
+                    column.in_(list(owners))).group_by(column)):
+                current = result[owners[key]]
+                result[owners[key]] = first if current is None else min(current, first)
     return result
 
 

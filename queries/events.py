@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +17,7 @@ from projections.tables import customers, event_names, event_types, events
 from queries.common import order_by, paginate
 from queries.customers import customers_by_reference
 from queries.filter_sql import filter_condition
-from queries.hierarchy import Subtree, descendants, spans_by_id, subtree_rows
+from queries.hierarchy import descendants, spans_by_id
 from queries.jsonsql import json_text
 from queries.schemas import Event, EventName, EventSpan, ListResource, Pagination, page_count
 
@@ -178,12 +178,8 @@ def to_events(conn: Connection, organization_id: UUID, rows: Sequence[Any],
 
 
 def event_fields(conn: Connection, organization_id: UUID, rows: Sequence[Any],
-                 aggregate_fields: Sequence[tuple[str, ...]] = (),
-                 below: Mapping[UUID, Subtree] | None = None) -> list[dict[str, Any]]:
-    """The fields of `Event` for each row (see `to_events`); `below`: the rows' subtrees, when
-    the caller has read them already."""
-    if below is None:
-        below = subtree_rows(conn, [r["id"] for r in rows if r["child_count"]])
+                 aggregate_fields: Sequence[tuple[str, ...]] = ()) -> list[dict[str, Any]]:
+    """The fields of `Event` for each row (see `to_events`)."""
     marked = spans_by_id(conn, organization_id, {r["span_id"] for r in rows if r["span_id"]})
     by_id, by_external = customers_by_reference(
         conn, organization_id, [r["customer_id"] for r in rows if r["customer_id"]],
@@ -193,9 +189,8 @@ def event_fields(conn: Connection, organization_id: UUID, rows: Sequence[Any],
     for row in rows:
         customer = by_id.get(row["customer_id"]) if row["customer_id"] else \
             by_external.get(row["external_customer_id"])
-        count, totals = below.get(row["id"], (0, {}))
-        metadata = rolled_up(row["metadata"], totals, aggregate_fields) if aggregate_fields \
-            else row["metadata"]
+        metadata = rolled_up(row["metadata"], row["subtree_totals"] or {}, aggregate_fields) \
+            if aggregate_fields else row["metadata"]
         span = marked.get(row["span_id"]) if row["span_id"] else None
         result.append(dict(
             id=row["id"], timestamp=row["timestamp"], organization_id=row["organization_id"],
@@ -207,7 +202,7 @@ def event_fields(conn: Connection, organization_id: UUID, rows: Sequence[Any],
             label=_label(row, types), name=row["name"], source=row["source"],
             metadata=wire_metadata(metadata), external_id=row["external_id"],
             ingested_at=row["ingested_at"], root_id=row["root_id"], depth=row["depth"],
-            descendant_count=count,
+            descendant_count=row["descendant_count"],
             span=EventSpan(**span.model_dump(), action="start" if span.start_event_id ==
                            row["id"] else "end") if span else None))
     return result

@@ -10,16 +10,14 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
 
-from domain.hierarchy import BatchLink, RecordedNode, RecordedTrees, Totals, as_uuid
+from domain.hierarchy import BatchLink, RecordedNode, RecordedTrees, as_uuid
 from domain.span import duration_ms
-from projections.tables import event_subtrees, events, spans
+from projections.tables import events, spans
 from queries.common import order_by, paginate
 from queries.schemas import ListResource, Pagination, Span, page_count
 
 _CHUNK = 900
 
-Subtree = tuple[int, Totals]
-"""(descendant count, exact sums over the descendants by numeric metadata path)."""
 
 
 def recorded_trees(conn: Connection, organization_id: UUID,
@@ -56,7 +54,7 @@ def _by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> di
     found: dict[str, Any] = {}
     for chunk in _chunks(sorted(refs)):
         as_ids = [u for u in map(as_uuid, chunk) if u is not None]
-        condition = events.c.external_id.in_(chunk)
+        condition: ColumnElement[bool] = events.c.external_id.in_(chunk)
         if as_ids:
             condition = or_(condition, events.c.id.in_(as_ids))
         for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
@@ -90,16 +88,6 @@ def descendants(conn: Connection, organization_id: UUID, event_id: UUID,
     return false() if anchor is None else below(anchor, levels)
 
 
-def subtree_rows(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, Subtree]:
-    found: dict[UUID, Subtree] = {}
-    for chunk in _chunks(sorted(set(ids))):
-        for event_id, count, totals in conn.execute(select(
-                event_subtrees.c.event_id, event_subtrees.c.descendant_count,
-                event_subtrees.c.totals).where(event_subtrees.c.event_id.in_(chunk))):
-            found[event_id] = (count, totals)
-    return found
-
-
 def subtree_members(conn: Connection, anchor: Any) -> list[Any]:
     """The event rows below `anchor` (an events row)."""
     return list(conn.execute(select(events).where(below(anchor))).mappings())
@@ -115,9 +103,12 @@ def spans_by_id(conn: Connection, organization_id: UUID,
     return to_spans(conn, rows)
 
 
-def list_spans(conn: Connection, organization_id: UUID, *, state: str | None,
-               sorting: Sequence[str], page: int, limit: int) -> ListResource[Span]:
+def list_spans(conn: Connection, organization_id: UUID, *, ids: Sequence[str],
+               state: str | None, sorting: Sequence[str], page: int,
+               limit: int) -> ListResource[Span]:
     stmt = select(spans).where(spans.c.organization_id == organization_id)
+    if ids:
+        stmt = stmt.where(spans.c.span_id.in_(ids))
     if state == "closed":
         stmt = stmt.where(spans.c.started_at.is_not(None), spans.c.ended_at.is_not(None))
     elif state == "open":
@@ -132,11 +123,12 @@ def list_spans(conn: Connection, organization_id: UUID, *, state: str | None,
 
 def to_spans(conn: Connection, rows: Sequence[Any]) -> dict[str, Span]:
     starts = [r["start_event_id"] for r in rows if r["start_event_id"]]
-    children: dict[UUID, int] = {}
+    counts: dict[UUID, tuple[int, int]] = {}
     for chunk in _chunks(starts):
-        children.update(conn.execute(select(events.c.id, events.c.child_count)
-                                     .where(events.c.id.in_(chunk))).all())
-    below = subtree_rows(conn, starts)
+        for event_id, children, descendants in conn.execute(
+                select(events.c.id, events.c.child_count, events.c.descendant_count)
+                .where(events.c.id.in_(chunk))):
+            counts[event_id] = (children, descendants)
     result = {}
     for row in rows:
         start = row["start_event_id"]
@@ -146,8 +138,8 @@ def to_spans(conn: Connection, rows: Sequence[Any]) -> dict[str, Span]:
             start_event_id=start, started_at=row["started_at"],
             end_event_id=row["end_event_id"], ended_at=row["ended_at"],
             duration_ms=duration_ms(row["started_at"], row["ended_at"]) if closed else None,
-            child_count=children.get(start, 0) if start else 0,
-            descendant_count=below.get(start, (0, {}))[0] if start else 0)
+            child_count=counts.get(start, (0, 0))[0] if start else 0,
+            descendant_count=counts.get(start, (0, 0))[1] if start else 0)
     return result
 
 
@@ -157,5 +149,5 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 
-__all__ = ["below", "descendants", "list_spans", "recorded_trees", "spans_by_id", "subtree_members", "subtree_rows",
-           "to_spans"]
+__all__ = ["below", "descendants", "list_spans", "recorded_trees", "spans_by_id",
+           "subtree_members", "to_spans"]

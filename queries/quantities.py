@@ -24,7 +24,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ARRAY, Connection, DateTime, and_, bindparam, func, or_, select
+from sqlalchemy import ARRAY, Connection, DateTime, bindparam, func, select
 
 from domain.aggregation import (
     Aggregation,
@@ -36,7 +36,7 @@ from domain.aggregation import (
 )
 from domain.calendar import TimeInterval, bucket_ranges, is_base_aligned
 from domain.meter_filter import parse_filter
-from domain.quantities import Metered, Partials, answer, customer_key, identity
+from domain.quantities import EXTERNAL, Metered, Partials, answer, customer_key, identity
 from projections import exact_sqlite
 from projections.meter_tables import (
     LIVE,
@@ -52,7 +52,7 @@ from queries.meters import meter_row
 from queries.schemas import MeterQuantities, MeterQuantity
 
 PROJECTION, EVENTS = "projection", "events"
-_ALL = ("", "*")
+_ALL = "*"
 """The customer key used when customers are not told apart."""
 
 
@@ -142,7 +142,7 @@ def from_events(conn: Connection, organization_id: UUID, meter_id: UUID, q: Quan
         stmt = stmt.where(json_text(events.c.metadata, tuple(
             name.removeprefix("metadata.").split("."))).in_(wanted))
     per_customer = q.by_customer or q.customer_aggregation is not None
-    partials: dict[int, dict[Any, Partial]] = {}
+    partials: dict[int, dict[str, Partial]] = {}
     for row in conn.execution_options(yield_per=5000).execute(stmt):
         view = Metered(row.name, row.source, row.timestamp, row.metadata)
         if not flt.matches(view):
@@ -159,9 +159,9 @@ def from_events(conn: Connection, organization_id: UUID, meter_id: UUID, q: Quan
 
 
 def _customers(table: Any, ids: Sequence[UUID], external_ids: Sequence[str]) -> Any:
-    """Rows of these customers: usage is keyed by customer id, else by external id."""
-    return or_(table.c.customer_id.in_([str(i) for i in ids]),
-               and_(table.c.customer_id == "", table.c.external_customer_id.in_(external_ids)))
+    """Rows of these customers (usage is keyed by customer id, else by external id)."""
+    return table.c.customer.in_([customer_key(i, None) for i in ids]
+                                + [customer_key(None, e) for e in external_ids])
 
 
 def _index(conn: Connection, column: Any, buckets: Buckets) -> Any:
@@ -180,9 +180,9 @@ def _index(conn: Connection, column: Any, buckets: Buckets) -> Any:
 
 
 def _sums(conn: Connection, table: Any, where: Sequence[Any], per_customer: bool,
-          buckets: Buckets) -> dict[int, dict[Any, Partial]]:
+          buckets: Buckets) -> dict[int, dict[str, Partial]]:
     """The partials of the requested buckets (per customer key, or all customers)."""
-    keys = [table.c.customer_id, table.c.external_customer_id] if per_customer else []
+    keys = [table.c.customer] if per_customer else []
     index = _index(conn, table.c.bucket, buckets).label("i")
     exact = conn.dialect.name == "postgresql"
     decimal = table.c.total.type
@@ -192,9 +192,9 @@ def _sums(conn: Connection, table: Any, where: Sequence[Any], per_customer: bool
     stmt = select(index, *keys, func.sum(table.c.event_count).label("event_count"),
                   total.label("total"), low.label("minimum"), high.label("maximum")
                   ).where(*where).group_by(index, *keys)
-    partials: dict[int, dict[Any, Partial]] = {}
+    partials: dict[int, dict[str, Partial]] = {}
     for row in conn.execute(stmt).mappings():
-        key = (row["customer_id"], row["external_customer_id"]) if per_customer else _ALL
+        key = row["customer"] if per_customer else _ALL
         _merge_into(partials, row["i"], key, Partial(
             count=int(row["event_count"]), sum=row["total"], min=row["minimum"],
             max=row["maximum"]))
@@ -202,18 +202,18 @@ def _sums(conn: Connection, table: Any, where: Sequence[Any], per_customer: bool
 
 
 def _add_values(conn: Connection, where: Sequence[Any], per_customer: bool, buckets: Buckets,
-                partials: dict[int, dict[Any, Partial]]) -> None:
+                partials: dict[int, dict[str, Partial]]) -> None:
     """The distinct values of a unique meter, added to the partials of their buckets."""
     values = meter_usage_values
-    keys = [values.c.customer_id, values.c.external_customer_id] if per_customer else []
+    keys = [values.c.customer] if per_customer else []
     stmt = select(_index(conn, values.c.bucket, buckets).label("i"), *keys,
                   values.c.value).where(*where).distinct()
     for row in conn.execute(stmt).mappings():
-        key = (row["customer_id"], row["external_customer_id"]) if per_customer else _ALL
+        key = row["customer"] if per_customer else _ALL
         _merge_into(partials, row["i"], key, Partial(distinct=frozenset({row["value"]})))
 
 
-def _merge_into(partials: dict[int, dict[Any, Partial]], index: int, key: Any,
+def _merge_into(partials: dict[int, dict[str, Partial]], index: int, key: Any,
                 partial: Partial) -> None:
     by_customer = partials.setdefault(index, {})
     existing = by_customer.get(key)
@@ -225,7 +225,7 @@ def _merge_into(partials: dict[int, dict[Any, Partial]], index: int, key: Any,
 
 def _answer(conn: Connection, organization_id: UUID, aggregation: Aggregation,
             q: QuantitiesQuery, buckets: Buckets,
-            partials: Mapping[int, Mapping[Any, Partial]]) -> MeterQuantities:
+            partials: Mapping[int, Mapping[str, Partial]]) -> MeterQuantities:
     by_identity: Partials = partials if q.customer_aggregation is None else _by_identity(
         conn, organization_id, partials)
     result = answer(aggregation, q.customer_aggregation, len(buckets.starts), by_identity)
@@ -236,10 +236,11 @@ def _answer(conn: Connection, organization_id: UUID, aggregation: Aggregation,
 
 
 def _by_identity(conn: Connection, organization_id: UUID,
-                 partials: Mapping[int, Mapping[Any, Partial]]) -> Partials:
+                 partials: Mapping[int, Mapping[str, Partial]]) -> Partials:
     """Re-key per-customer partials by customer (an external id of a known customer is that
     customer)."""
-    external_ids = {key[1] for by in partials.values() for key in by if not key[0] and key[1]}
+    external_ids = {key.removeprefix(EXTERNAL) for by in partials.values() for key in by
+                    if key.startswith(EXTERNAL)}
     known = _customers_by_external_id(conn, organization_id, external_ids)
     result: dict[int, dict[str, Partial]] = {}
     for index, by_key in partials.items():

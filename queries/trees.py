@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from domain.hierarchy import add_totals, numeric_leaves
 from queries.events import event_fields, event_row
-from queries.hierarchy import subtree_members, subtree_rows
+from queries.hierarchy import subtree_members
 from queries.schemas import EventTreeNode
 
 
@@ -20,12 +20,10 @@ def event_tree(conn: Connection, organization_id: UUID, event_id: UUID,
     """The event and everything below it (the whole tree when it is a root)."""
     top = event_row(conn, organization_id, event_id)
     rows = [top, *subtree_members(conn, top)]
-    below = subtree_rows(conn, [r["id"] for r in rows if r["child_count"]])
-    fields = event_fields(conn, organization_id, rows, aggregate_fields, below)
+    fields = event_fields(conn, organization_id, rows, aggregate_fields)
     children: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row, node in zip(rows, fields, strict=True):
-        node["totals"] = add_totals(numeric_leaves(row["metadata"]),
-                                    below.get(row["id"], (0, {}))[1])
+        node["totals"] = add_totals(numeric_leaves(row["metadata"]), row["subtree_totals"] or {})
         if row["parent_id"] is not None:
             children[row["parent_id"]].append(node)
     built: dict[UUID, EventTreeNode] = {}

@@ -3,7 +3,7 @@ recorded trees.
 
 A link can close a cycle with events recorded by an earlier batch (A waits for B; now B names
 A as its parent), so ingestion reads the events read model, once the events projection has
-caught up with the ledger, before recording. Two such batches of one organization must not
+caught up with the ledger (this thread catches it up), before recording. Two such batches of one organization must not
 check at the same time (neither would see the other), so they take a lock per organization:
 a thread lock, plus a PostgreSQL advisory lock held until the batch is recorded, so processes
 sharing the database are serialised too. Batches without any `parent_id` take no lock and read
@@ -24,11 +24,11 @@ from commands.ingest import RecordedTreesReader
 from domain.hierarchy import BatchLink, RecordedTrees
 from queries.hierarchy import recorded_trees
 from web.bootstrap import Services
-from web.errors import HTTPError
 
 _LOCKS: dict[UUID, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 _ADVISORY_CLASS = 0x70617265  # "pare": our namespace among advisory locks
+EVENTS = "events"
 
 
 class ParentLinks:
@@ -50,11 +50,13 @@ class ParentLinks:
 
     def recorded_trees(self, organization_id: UUID,
                        links: Sequence[BatchLink]) -> RecordedTrees:
+        """The trees as the ledger holds them now. The events projection is caught up here,
+        in this thread (exactly once, as the runner would), rather than by waiting for the
+        runner's round through every projection."""
         services = self.services
-        if not services.runner.wait(services.ledger.position(), ("events",),
-                                     services.settings.read_wait_timeout):
-            raise HTTPError(503, "ServiceUnavailable", "The events projection is behind the "
-                                                       "ledger; retry the request.")
+        runner, target = services.runner, services.ledger.position()
+        while runner.positions()[EVENTS] < target:
+            runner.catch_up(runner.projections[EVENTS])
         with services.store.engine.connect() as conn:
             return recorded_trees(conn, organization_id, links)
 

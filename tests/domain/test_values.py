@@ -96,3 +96,11 @@ def test_every_integer_survives_a_round_trip(value: int) -> None:
 @given(finite_decimals, finite_decimals)
 def test_canonical_json_is_equal_exactly_when_the_numbers_are(a: Decimal, b: Decimal) -> None:
     assert (canonical_json(a) == canonical_json(b)) == (a == b)
+
+
+def test_canonical_json_keeps_digits_beyond_the_default_decimal_precision() -> None:
+    from domain.values import canonical_json
+    a = Decimal("0.12345678901234567890123456789012")
+    b = Decimal("0.12345678901234567890123456789013")
+    assert canonical_json(a) != canonical_json(b)
+    assert canonical_json(a) == "0.12345678901234567890123456789012"

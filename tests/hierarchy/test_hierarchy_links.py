@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from domain.hierarchy import MAX_DEPTH, BatchLink, RecordedNode, RecordedTrees, link_errors
+from domain.hierarchy import (
+    MAX_DEPTH,
+    NOTHING_RECORDED,
+    BatchLink,
+    RecordedNode,
+    RecordedTrees,
+    link_errors,
+)
 
 
 def batch(*pairs: tuple[str, str | None]) -> list[BatchLink]:
@@ -13,7 +20,7 @@ def batch(*pairs: tuple[str, str | None]) -> list[BatchLink]:
             in enumerate(pairs)]
 
 
-def kinds(links: list[BatchLink], recorded: RecordedTrees = RecordedTrees()) -> list[tuple]:
+def kinds(links: list[BatchLink], recorded: RecordedTrees = NOTHING_RECORDED) -> list[tuple]:
     return [(e.loc, e.type) for e in link_errors(links, recorded)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +32,7 @@ class Forest:
 def forests(draw: st.DrawFn) -> Forest:
     size = draw(st.integers(1, 14))
     parents = [None] + [draw(st.none() | st.integers(0, i - 1)) for i in range(1, size)]
-    amounts = st.decimals(min_value=Decimal("-1000"), max_value=Decimal("100000"), places=12,
+    amounts = st.decimals(min_value=Decimal(-1000), max_value=Decimal(100000), places=12,
                           allow_nan=False, allow_infinity=False)
     order = draw(st.permutations(range(size)))
     return Forest(parents=parents,
@@ -57,7 +58,7 @@ def _send(client: TestClient, auth: dict[str, str], organization: str, forest: F
         return event(f"n{i}", ref, metadata=metadata)
 
     edges = [0, *forest.cuts, len(forest.order)]
-    for start, end in zip(edges, edges[1:], strict=False):
+    for start, end in pairwise(edges):
         if start < end:
             ok(ingest(client, auth, *[payload(i) for i in forest.order[start:end]]))
 

@@ -37,7 +37,7 @@ def test_a_span_closed_before_it_was_opened_has_its_duration(client: TestClient,
     found = span(client, auth, "job-1")
     events = by_external_id(client, auth)
     assert (found["state"], Decimal(found["duration_ms"]), found["start_event_id"],
-            found["end_event_id"]) == ("closed", Decimal("2250"), events["s"]["id"],
+            found["end_event_id"]) == ("closed", Decimal(2250), events["s"]["id"],
                                        events["e"]["id"])
     # The event recorded second carries the duration, once.
     assert events["s"]["metadata"] == {"_span_duration_ms": Decimal("2250.000")}
@@ -55,6 +55,14 @@ def test_a_span_never_closed_stays_open_without_duration(client: TestClient,
     assert [s["id"] for s in listed["items"]] == ["job-1"]
     assert ok(client.get("/v1/events/spans/", params={"state": "closed"},
                          headers=auth))["items"] == []
+
+
+def test_spans_are_found_by_id_even_with_a_slash(client: TestClient,
+                                                 auth: dict[str, str]) -> None:
+    ok(ingest(client, auth, start("s", "run/1", T0), start("t", "run/2", T0)))
+    listed = ok(client.get("/v1/events/spans/", params={"id": "run/1"}, headers=auth))
+    assert [s["id"] for s in listed["items"]] == ["run/1"]
+    assert client.get("/v1/events/spans/nope", headers=auth).status_code == 404
 
 
 def test_start_and_end_in_one_batch_close_the_span(client: TestClient,
@@ -124,4 +132,4 @@ def test_a_meter_sums_span_durations_per_customer(client: TestClient,
     quantities = ok(client.get(f"/v1/meters/{meter['id']}/quantities", headers=auth, params={
         "start_timestamp": "2026-03-01T00:00:00Z", "end_timestamp": "2026-03-02T00:00:00Z",
         "interval": "day", "external_customer_id": "cust-1"}))
-    assert Decimal(str(quantities["total"])) == Decimal("3500")
+    assert Decimal(str(quantities["total"])) == Decimal(3500)

@@ -219,3 +219,12 @@ def test_a_child_joining_a_waiting_subtree_as_it_attaches_is_placed_under_it(
     assert shape(events) == {"a": (None, "a", 0, 1, 3), "b": ("a", "a", 1, 1, 2),
                              "c": ("b", "a", 2, 1, 1), "d": ("c", "a", 3, 0, 0)}
     assert [events[k]["metadata"]["_cost"]["amount"] for k in "abcd"] == ["7", "3", "2", "2"]
+
+
+def test_a_parent_arriving_after_a_thousand_children_adopts_them_all(
+        client: TestClient, auth: dict[str, str]) -> None:
+    ok(ingest(client, auth, *[event(f"c{i}", "p", metadata={"tokens": i}) for i in range(1000)]))
+    ok(ingest(client, auth, event("p")))
+    parent = by_external_id(client, auth, depth=0, aggregate_fields="tokens")["p"]
+    assert (parent["child_count"], parent["descendant_count"], parent["metadata"]) == (
+        1000, 1000, {"tokens": sum(range(1000))})

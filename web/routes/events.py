@@ -27,7 +27,11 @@ READ = ("events:read", "events:write")
 class EventsIngest(BaseModel):
     """`{"events": [...]}`; each event is validated field by field (see the README)."""
 
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any]] = Field(description=(
+        "Polar's event fields. Extension: an optional `span` object, `{\"id\": string, "
+        "\"action\": \"start\" | \"end\"}`, makes the event start or end that span; the "
+        "event recorded second gets the span's duration in its metadata as "
+        "`_span_duration_ms` (see `GET /v1/events/spans/`)."))
 
 
 @api.route("POST", "/v1/events/ingest", scopes=("events:write",), summary="Ingest Events",

@@ -63,10 +63,15 @@ def get_costs(call: Call) -> Any:
         raise e.as_invalid_input() from None
 
 
+SpanSorting = Literal["started_at", "-started_at", "ended_at", "-ended_at"]
+_NEWEST_FIRST: list[SpanSorting] = ["-started_at"]
+
+
 class SpanListParams(PageParams):
+    id: list[str] = Field(default_factory=list, description="Only these span ids (any text, "
+                                                            "including `/`).")
     state: Literal["open", "closed"] | None = Field(None, description="Only spans in this state.")
-    sorting: list[Literal["started_at", "-started_at", "ended_at", "-ended_at"]] = Field(
-        default_factory=lambda: ["-started_at"])
+    sorting: list[SpanSorting] = Field(default_factory=lambda: _NEWEST_FIRST.copy())
 
 
 @api.route("GET", "/v1/events/spans/", scopes=READ, summary="List Spans",
@@ -75,11 +80,11 @@ def list_spans(call: Call) -> Any:
     """Extension: spans with their start, end, duration and state."""
     p: SpanListParams = call.query
     with call.services.store.engine.connect() as conn:
-        return list_spans_query(conn, call.organization_id, state=p.state, sorting=p.sorting,
-                                page=p.page, limit=p.limit)
+        return list_spans_query(conn, call.organization_id, ids=p.id, state=p.state,
+                                sorting=p.sorting, page=p.page, limit=p.limit)
 
 
-@api.route("GET", "/v1/events/spans/{span_id:path}", scopes=READ, summary="Get Span",
+@api.route("GET", "/v1/events/spans/{span_id}", scopes=READ, summary="Get Span",
            response=Span, reads=("events",), tags=TAGS)
 def get_span(call: Call) -> Any:
     span_id = call.path["span_id"]
