@@ -99,7 +99,6 @@ def test_canonical_json_is_equal_exactly_when_the_numbers_are(a: Decimal, b: Dec
 
 
 def test_canonical_json_keeps_digits_beyond_the_default_decimal_precision() -> None:
-    from domain.values import canonical_json
     a = Decimal("0.12345678901234567890123456789012")
     b = Decimal("0.12345678901234567890123456789013")
     assert canonical_json(a) != canonical_json(b)
