@@ -168,13 +168,12 @@ def _run(kind: str, services: Services, events: int, customers: int, repeat: int
         ingest_events(IngestEvents(organization, body, datetime.now(UTC)), ledger)
     ingested = time.perf_counter() - began
     rates = {name: events / _catch_up(services, name)
-             for name in ("events", "meter_usage")}
-    services.runner.run_until_idle()
+             for name in ("events", "meter_usage", "catalog", "meters")}
     with services.store.writer.begin() as conn:   # fresh planner statistics for both sides
         conn.execute(text("ANALYZE"))
     print(f"{kind:<8} ingest {events / ingested:>7,.0f} events/s | projection catch-up: "
           f"meter_usage (3 meters) {rates['meter_usage']:>7,.0f} events/s, events read table "
-          f"{rates['events']:>7,.0f} events/s")
+          f"{rates['events']:>7,.0f} events/s", flush=True)
 
     query = QuantitiesQuery(start=end - timedelta(days=30), end=end, interval=TimeInterval.day,
                             timezone=PARIS)
@@ -192,7 +191,8 @@ def _run(kind: str, services: Services, events: int, customers: int, repeat: int
             x.quantity for x in answer.quantities if x.quantity)
         print(f"{kind:<8} quantities 30 d x day Europe/Paris, {label:<13}: projection "
               f"{percentiles(ours)} | GROUP BY raw {percentiles(raw)} | ratio "
-              f"{statistics.median(raw) / statistics.median(ours):6.1f}x | same: {same}")
+              f"{statistics.median(raw) / statistics.median(ours):6.1f}x | same: {same}",
+              flush=True)
 
     builds = MeterBuilds(ledger, services.store)
     began = time.perf_counter()

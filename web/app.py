@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -69,6 +70,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     for api in API_MODULES:
         routes.extend(api.routes(services))
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={LedgerError: error_response, HTTPError: error_response})
+                    exception_handlers={LedgerError: error_response, HTTPError: error_response,
+                                        IntegrityError: error_response})
     app.state.services = services
     return app

@@ -8,6 +8,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventsourcing.persistence import IntegrityError
+
 from domain.errors import FieldError, Forbidden, InvalidInput, NotFound
 from domain.values import dumps
 
@@ -36,7 +38,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
                     media_type="application/json")
 
 
-def from_pydantic(error: ValidationError, prefix: tuple[str, ...]) -> InvalidInput:
+def from_pydantic(error: ValidationError, prefix: tuple[str | int, ...]) -> InvalidInput:
     return InvalidInput([
         FieldError((*prefix, *e["loc"]), e["msg"], e["type"], _jsonable(e.get("input")))
         for e in error.errors(include_url=False)
@@ -57,6 +59,9 @@ def error_response(_request: Request, exc: Exception) -> Response:
             return json_response({"error": "ResourceNotFound", "detail": exc.what}, 404)
         case Forbidden():
             return json_response({"error": "NotPermitted", "detail": str(exc)}, 403)
+        case IntegrityError():
+            return json_response({"error": "Conflict", "detail": "A concurrent request changed "
+                                  "this resource first; retry the request."}, 409)
         case HTTPError():
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             return json_response({"error": exc.error, "detail": exc.detail}, exc.status, headers)
