@@ -9,7 +9,7 @@ from uuid import UUID
 
 from commands.ledger import Ledger
 from domain import ids
-from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.organization import ALL_SCOPES, AccessToken, Organization
 
 TOKEN_PREFIX = "polar_oat_"
@@ -69,5 +69,5 @@ def authenticate(token: str, ledger: Ledger) -> Principal:
     return Principal(organization_id=access.organization_id, token=access)
 
 
-__all__ = ["CreateToken", "Forbidden", "Principal", "RevokeToken", "authenticate",
+__all__ = ["CreateToken", "Principal", "RevokeToken", "authenticate",
            "create_token", "revoke_token"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 
 from domain.values import dumps_str, loads
 from projections.tables import metadata
@@ -80,4 +80,4 @@ def _sqlite(url: str, begin: str) -> Engine:
     return engine
 
 
-__all__ = ["Store", "create_store", "text"]
+__all__ = ["Store", "create_store"]

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
-    Text,
     TypeDecorator,
     Uuid,
     text,
@@ -183,4 +182,4 @@ event_names = Table(
     Column("last_seen", UTCDateTime, nullable=False),
 )
 
-__all__ = ["ExactDecimal", "Json", "Text", "UTCDateTime", "metadata"]
+__all__ = ["ExactDecimal", "Json", "UTCDateTime", "metadata"]

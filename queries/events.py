@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, String, and_, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, String, cast, false, func, or_, select
 
 from domain.errors import NotFound
 from domain.hierarchy import MAX_DEPTH, rolled_up
@@ -248,4 +248,4 @@ def list_event_names(conn: Connection, organization_id: UUID, *, source: Sequenc
         total_count=total, max_page=page_count(total, limit)))
 
 
-__all__ = ["EventQuery", "and_", "get_event", "list_event_names", "list_events"]
+__all__ = ["EventQuery", "get_event", "list_event_names", "list_events"]
