@@ -26,7 +26,7 @@ from queries.credit_schemas import (
 )
 from queries.customers import get_customer
 from queries.jsonsql import json_text
-from queries.schemas import ListResource, Pagination, page_count
+from queries.schemas import ListResource, Pagination
 
 _BENEFIT_SORT = {"created_at": benefits.c.created_at, "description": benefits.c.description,
                  "type": benefits.c.type, "user_order": benefits.c.created_at}
@@ -66,8 +66,8 @@ def list_benefits(conn: Connection, organization_id: UUID, *, ids: Sequence[UUID
         stmt = stmt.where(json_text(benefits.c.metadata, (key,)).in_(values))
     stmt = stmt.order_by(*order_by(sorting, _BENEFIT_SORT, benefits.c.id))
     rows, total = paginate(conn, stmt, page, limit)
-    return ListResource[Benefit](items=[to_benefit(r) for r in rows], pagination=Pagination(
-        total_count=total, max_page=page_count(total, limit)))
+    return ListResource[Benefit](items=[to_benefit(r) for r in rows],
+        pagination=Pagination.of(total, limit))
 
 
 def _price(price: dict[str, Any], product_id: UUID) -> ProductPrice:
@@ -137,8 +137,8 @@ def list_products(conn: Connection, organization_id: UUID, *, ids: Sequence[UUID
         total, rows = len(rows), rows[(page - 1) * limit:page * limit]
     else:
         rows, total = paginate(conn, stmt, page, limit)
-    return ListResource[Product](items=to_products(conn, rows), pagination=Pagination(
-        total_count=total, max_page=page_count(total, limit)))
+    return ListResource[Product](items=to_products(conn, rows),
+        pagination=Pagination.of(total, limit))
 
 
 def get_order(conn: Connection, organization_id: UUID, order_id: UUID) -> Order:

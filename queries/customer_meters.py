@@ -21,7 +21,7 @@ from queries.common import order_by, paginate
 from queries.credit_schemas import BalanceEntry, BalanceHistory, CustomerMeter
 from queries.customers import customers_by_reference
 from queries.meters import get_meter
-from queries.schemas import ListResource, Meter, Pagination, page_count
+from queries.schemas import ListResource, Meter, Pagination
 
 cm, defs, entries = customer_meters, customer_meter_definitions, customer_meter_entries
 
@@ -64,7 +64,7 @@ def list_customer_meters(conn: Connection, organization_id: UUID, *,
     rows, total = paginate(conn, stmt, page, limit)
     return ListResource[CustomerMeter](
         items=_to_customer_meters(conn, organization_id, rows, ledger_position),
-        pagination=Pagination(total_count=total, max_page=page_count(total, limit)))
+        pagination=Pagination.of(total, limit))
 
 
 def _row(conn: Connection, organization_id: UUID, customer_meter_id: UUID) -> Any:

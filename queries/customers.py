@@ -13,7 +13,7 @@ from domain.errors import NotFound
 from projections.tables import customers, events, members
 from queries.common import order_by, paginate
 from queries.jsonsql import json_text
-from queries.schemas import Customer, ListResource, Member, Pagination, page_count
+from queries.schemas import Customer, ListResource, Member, Pagination
 
 _CUSTOMER_SORT = {"created_at": customers.c.created_at, "email": customers.c.email,
                   "name": customers.c.name}
@@ -98,8 +98,7 @@ def list_customers(conn: Connection, organization_id: UUID, *, email: str | None
     rows, total = paginate(conn, stmt, page, limit)
     first = _first_event_at(conn, rows)
     return ListResource[Customer](items=[to_customer(r, first[r["id"]]) for r in rows],
-                                  pagination=Pagination(total_count=total,
-                                                        max_page=page_count(total, limit)))
+                                  pagination=Pagination.of(total, limit))
 
 
 def _to_member(row: Any) -> Member:
@@ -117,8 +116,7 @@ def list_members(conn: Connection, customer_id: UUID, *, role: str | None,
     stmt = stmt.order_by(*order_by(sorting, {"created_at": members.c.created_at}, members.c.id))
     rows, total = paginate(conn, stmt, page, limit)
     return ListResource[Member](items=[_to_member(r) for r in rows],
-                                pagination=Pagination(total_count=total,
-                                                      max_page=page_count(total, limit)))
+                                pagination=Pagination.of(total, limit))
 
 
 def get_member(conn: Connection, customer_id: UUID, member_id: UUID | None = None,

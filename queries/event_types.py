@@ -11,7 +11,7 @@ from domain.errors import NotFound
 from projections.tables import event_names, event_types
 from queries.common import order_by, paginate
 from queries.events import SYSTEM_LABELS
-from queries.schemas import EventType, EventTypeWithStats, ListResource, Pagination, page_count
+from queries.schemas import EventType, EventTypeWithStats, ListResource, Pagination
 
 
 def get_event_type(conn: Connection, organization_id: UUID, event_type_id: UUID) -> EventType:
@@ -57,5 +57,4 @@ def list_event_types(conn: Connection, organization_id: UUID, *, query: str | No
         label_property_selector=r["label_property_selector"], organization_id=organization_id,
         source=r["source"], occurrences=r["occurrences"], first_seen=r["first_seen"],
         last_seen=r["last_seen"]) for r in rows]
-    return ListResource[EventTypeWithStats](items=items, pagination=Pagination(
-        total_count=total, max_page=page_count(total, limit)))
+    return ListResource[EventTypeWithStats](items=items, pagination=Pagination.of(total, limit))

@@ -19,7 +19,7 @@ from queries.customers import customers_by_reference
 from queries.filter_sql import filter_condition
 from queries.hierarchy import descendants, spans_by_id
 from queries.jsonsql import json_text
-from queries.schemas import Event, EventName, EventSpan, ListResource, Pagination, page_count
+from queries.schemas import Event, EventName, EventSpan, ListResource, Pagination
 
 
 
@@ -115,8 +115,7 @@ def list_events(conn: Connection, organization_id: UUID, q: EventQuery, *,
         *order_by(sorting, {"timestamp": events.c.timestamp}, events.c.id))
     rows, total = paginate(conn, stmt, page, limit)
     return ListResource[Event](items=to_events(conn, organization_id, rows, aggregate_fields),
-                               pagination=Pagination(total_count=total,
-                                                     max_page=page_count(total, limit)))
+                               pagination=Pagination.of(total, limit))
 
 
 def get_event(conn: Connection, organization_id: UUID, event_id: UUID,
@@ -244,8 +243,7 @@ def list_event_names(conn: Connection, organization_id: UUID, *, source: Sequenc
                        else types.get(r["name"], (r["name"], None))[0],
                        occurrences=r["occurrences"], first_seen=r["first_seen"],
                        last_seen=r["last_seen"]) for r in rows]
-    return ListResource[EventName](items=items, pagination=Pagination(
-        total_count=total, max_page=page_count(total, limit)))
+    return ListResource[EventName](items=items, pagination=Pagination.of(total, limit))
 
 
 __all__ = ["EventQuery", "get_event", "list_event_names", "list_events"]

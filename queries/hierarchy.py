@@ -14,7 +14,7 @@ from domain.hierarchy import BatchLink, RecordedNode, RecordedTrees, as_uuid
 from domain.span import duration_ms
 from projections.tables import events, spans
 from queries.common import order_by, paginate
-from queries.schemas import ListResource, Pagination, Span, page_count
+from queries.schemas import ListResource, Pagination, Span
 
 _CHUNK = 900
 
@@ -117,8 +117,8 @@ def list_spans(conn: Connection, organization_id: UUID, *, ids: Sequence[str],
                                              "ended_at": spans.c.ended_at}, spans.c.span_id))
     rows, total = paginate(conn, stmt, page, limit)
     found = to_spans(conn, rows)
-    return ListResource[Span](items=[found[r["span_id"]] for r in rows], pagination=Pagination(
-        total_count=total, max_page=page_count(total, limit)))
+    return ListResource[Span](items=[found[r["span_id"]] for r in rows],
+        pagination=Pagination.of(total, limit))
 
 
 def to_spans(conn: Connection, rows: Sequence[Any]) -> dict[str, Span]:

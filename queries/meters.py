@@ -13,7 +13,7 @@ from domain.errors import NotFound
 from projections.meter_tables import BUILDING, LIVE, meter_builds, meters
 from queries.common import order_by, paginate
 from queries.jsonsql import json_text
-from queries.schemas import ListResource, Meter, MeterRebuild, Pagination, page_count
+from queries.schemas import ListResource, Meter, MeterRebuild, Pagination
 
 _SORT = {"name": meters.c.name, "created_at": meters.c.created_at}
 _PROGRESS = Decimal("0.0001")
@@ -47,8 +47,7 @@ def list_meters(conn: Connection, organization_id: UUID, *, query: str | None,
     stmt = stmt.order_by(*order_by(sorting, _SORT, meters.c.id))
     rows, total = paginate(conn, stmt, page, limit)
     return ListResource[Meter](items=_to_meters(conn, rows, ledger_position),
-                               pagination=Pagination(total_count=total,
-                                                     max_page=page_count(total, limit)))
+                               pagination=Pagination.of(total, limit))
 
 
 def meter_filter(conn: Connection, organization_id: UUID, meter_id: UUID) -> dict[str, Any]:

@@ -26,6 +26,11 @@ class Pagination(Schema):
     total_count: int
     max_page: int
 
+    @classmethod
+    def of(cls, total: int, limit: int) -> Pagination:
+        """The pagination of `total` items in pages of `limit`."""
+        return cls(total_count=total, max_page=(total + limit - 1) // limit if limit else 0)
+
 
 class ListResource(Schema, Generic[T]):
     items: list[T]
@@ -246,6 +251,3 @@ class MeterQuantities(Schema):
     quantities: list[MeterQuantity]
     total: Decimal
 
-
-def page_count(total: int, limit: int) -> int:
-    return (total + limit - 1) // limit if limit else 0
