@@ -1,12 +1,20 @@
-"""Query-string models shared by list endpoints."""
+"""Request types shared by endpoints: list query strings, path ids, emails and metadata."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from domain.errors import NotFound
+
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+MetadataValue = StrictBool | StrictInt | Annotated[StrictStr, Field(max_length=500)] | Decimal
+Metadata = Annotated[dict[Annotated[str, Field(min_length=1, max_length=40)], MetadataValue],
+                     Field(max_length=50)]
+"""Metadata on customers, meters, products, ...: at most 50 keys of at most 40 characters."""
 
 
 class PageParams(BaseModel):

@@ -24,8 +24,7 @@ from queries.credit_schemas import Benefit
 from queries.schemas import ListResource
 from web.api import Api, Call
 from web.errors import from_pydantic
-from web.params import PageParams, parse_uuid
-from web.routes.customers import Metadata
+from web.params import Metadata, PageParams, parse_uuid
 
 api = Api()
 READ = ("benefits:read", "benefits:write")

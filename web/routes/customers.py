@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from commands import customers as cmd
 from queries import customers as q
 from queries.schemas import Customer, ListResource, Member
 from web.api import Api, Call
-from web.params import PageParams, parse_uuid
+from web.params import Email, Metadata, PageParams, parse_uuid
 
 api = Api()
 READ = ("customers:read", "customers:write")
 WRITE = ("customers:write",)
 TAGS = ("customers",)
 
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
-MetadataValue = StrictBool | StrictInt | Annotated[StrictStr, Field(max_length=500)] | Decimal
-Metadata = Annotated[dict[Annotated[str, Field(min_length=1, max_length=40)], MetadataValue],
-                     Field(max_length=50)]
 
 
 class Address(BaseModel):

@@ -15,8 +15,7 @@ from queries import quantities as qq
 from queries.schemas import ListResource, Meter, MeterQuantities
 from web.api import Api, Call
 from web.errors import json_response
-from web.params import PageParams, parse_uuid
-from web.routes.customers import Metadata
+from web.params import Metadata, PageParams, parse_uuid
 
 api = Api()
 READ = ("meters:read", "meters:write")

@@ -13,8 +13,7 @@ from commands import orders as cmd
 from queries import commerce as q
 from queries.credit_schemas import Order
 from web.api import Api, Call
-from web.params import parse_uuid
-from web.routes.customers import Metadata
+from web.params import Metadata, parse_uuid
 
 api = Api()
 READ = ("orders:read", "orders:write")

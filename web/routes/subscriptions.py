@@ -17,8 +17,7 @@ from queries import commerce as q
 from queries import customer_meters as qm
 from queries.credit_schemas import Subscription
 from web.api import Api, Call
-from web.params import parse_uuid
-from web.routes.customers import Metadata
+from web.params import Metadata, parse_uuid
 
 api = Api()
 READ = ("subscriptions:read", "subscriptions:write")
