@@ -28,7 +28,7 @@ class CatalogProjection:
         for event in events:
             self._apply(conn, event)
 
-    def _apply(self, conn: Connection, event: Any) -> None:  # noqa: C901
+    def _apply(self, conn: Connection, event: Any) -> None:
         at = event.timestamp
         match event:
             case Customer.Created():

@@ -30,17 +30,18 @@ class EventsProjection:
     def tables(self) -> Sequence[Table]:
         return (events, event_names, spans)
 
-    def process(self, conn: Connection, batch: Sequence[Any]) -> None:
-        rows = [self._row(e) for e in batch]
+    def process_at(self, conn: Connection, batch: Sequence[Any],
+                   positions: Sequence[int]) -> None:
+        rows = [self._row(e, p) for e, p in zip(batch, positions, strict=True)]
         link_batch(conn, rows)
         conn.execute(insert(events), rows)
         record_spans(conn, batch)
         self._count_names(conn, batch)
 
     @staticmethod
-    def _row(event: UsageRecorded) -> dict[str, Any]:
+    def _row(event: UsageRecorded, position: int) -> dict[str, Any]:
         return {
-            "id": event.originator_id,
+            "id": event.originator_id, "position": position,
             "organization_id": event.organization_id, "name": event.name,
             "source": event.source, "timestamp": event.occurred_at,
             "ingested_at": event.timestamp, "customer_id": event.customer_id,

@@ -6,6 +6,10 @@ apply the same batch). It never reads past the live projection's position. Once 
 it joins: in one transaction that holds the live projection's position row, it applies what is
 left, becomes the meter's live build and the previous live build is dropped. Quantities switch
 from the old definition to the new one at that instant.
+
+Where the events read table already holds a range and SQL can aggregate it exactly, a build
+advances through `projections.meter_backfill` (a GROUP BY per step) instead of decoding the
+ledger entries one by one.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from sqlalchemy import Connection, select, update
 
 from commands.ledger import Ledger
 from domain.errors import NotFound
+from projections.meter_backfill import EVENTS_PROJECTION, backfill, can_backfill
 from projections.meter_tables import BUILDING, LIVE, meter_builds
 from projections.meter_usage import (
     NAME,
     USAGE_TOPIC,
+    Build,
     apply_usage,
     build_of,
     drop_builds,
@@ -42,10 +48,12 @@ class Progress:
 
 
 class MeterBuilds:
-    def __init__(self, ledger: Ledger, store: Store, batch_size: int = 5000) -> None:
+    def __init__(self, ledger: Ledger, store: Store, batch_size: int = 5000,
+                 backfill_step: int = 100_000) -> None:
         self.ledger = ledger
         self.store = store
         self.batch_size = batch_size
+        self.backfill_step = backfill_step  # positions per step from the events read table
 
     def step(self) -> int:
         """Advance the least advanced builds by one batch, or join them to the live projection;
@@ -103,17 +111,37 @@ class MeterBuilds:
         return [r for r in rows if r["position"] == rows[0]["position"]] if rows else []
 
     def _advance(self, conn: Connection, group: Sequence[Any], position: int, stop: int) -> int:
-        notifications = self.ledger.recorder.select_notifications(
-            start=position, limit=self.batch_size, stop=stop, topics=[USAGE_TOPIC],
-            inclusive_of_start=False)
-        reached = notifications[-1].id if len(notifications) == self.batch_size else stop
-        apply_usage(conn, [build_of(r) for r in group],
-                    (self.ledger.mapper.to_domain_event(n) for n in notifications))
+        targets = [build_of(r) for r in group]
+        reached = self._backfill(conn, targets, position, stop)
+        done = reached - position
+        if reached == position:  # through the ledger
+            notifications = self.ledger.recorder.select_notifications(
+                start=position, limit=self.batch_size, stop=stop, topics=[USAGE_TOPIC],
+                inclusive_of_start=False)
+            reached = notifications[-1].id if len(notifications) == self.batch_size else stop
+            done = len(notifications)
+            apply_usage(conn, targets,
+                        (self.ledger.mapper.to_domain_event(n) for n in notifications))
         for row in group:
             conn.execute(update(meter_builds).where(
                 meter_builds.c.meter_id == row["meter_id"],
                 meter_builds.c.generation == row["generation"]).values(position=reached))
-        return max(1, len(notifications))
+        return max(1, done)
+
+    def _backfill(self, conn: Connection, targets: Sequence[Build], position: int,
+                  stop: int) -> int:
+        """Advance the builds from the events read table as far as it reaches (at most
+        `backfill_step` positions); return the position reached (`position`: not possible)."""
+        if not all(can_backfill(b) for b in targets):
+            return position
+        reach = min(stop, position + self.backfill_step, int(conn.execute(
+            select(projection_positions.c.position)
+            .where(projection_positions.c.name == EVENTS_PROJECTION)).scalar() or 0))
+        if reach <= position:
+            return position
+        for build in targets:
+            backfill(conn, build, position, reach)
+        return reach
 
     def _join(self) -> int:
         """Catch the least advanced builds up with the live projection while holding its

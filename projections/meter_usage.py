@@ -118,16 +118,21 @@ def upsert_partials(conn: Connection, table: Table,
     decimals are text) uses the functions of `projections.exact_sqlite`."""
     if not partials:
         return
+    _insert_rows(conn, table, [(*key, p.count, p.sum, p.min, p.max)
+                               for key, p in partials.items()], merge_partials(conn, table))
+
+
+def merge_partials(conn: Connection, table: Table) -> str:
+    """The `ON CONFLICT` action adding an incoming partial row to the existing one, exactly."""
     if conn.dialect.name == "postgresql":
         add, low, high = "{0} + {1}", "least({0}, {1})", "greatest({0}, {1})"
     else:
         exact_sqlite.register(conn)
         add, low, high = "exact_add({0}, {1})", "exact_least({0}, {1})", "exact_greatest({0}, {1})"
     merged = {"event_count": "{0} + {1}", "total": add, "minimum": low, "maximum": high}
-    update_set = ", ".join(f"{name} = " + how.format(f"{table.name}.{name}", f"excluded.{name}")
-                           for name, how in merged.items())
-    _insert_rows(conn, table, [(*key, p.count, p.sum, p.min, p.max)
-                               for key, p in partials.items()], f"DO UPDATE SET {update_set}")
+    return "DO UPDATE SET " + ", ".join(
+        f"{name} = " + how.format(f"{table.name}.{name}", f"excluded.{name}")
+        for name, how in merged.items())
 
 
 def _insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]],

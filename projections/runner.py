@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.domain import DomainEventProtocol
 from sqlalchemy import Connection, insert, select, update
@@ -35,8 +35,26 @@ class Projection(Protocol):
         """Apply events to the read tables inside the runner's transaction."""
 
 
+@runtime_checkable
+class PositionedProjection(Protocol):
+    """A projection whose rows record where in the ledger each event is."""
+
+    name: str
+    topics: frozenset[str]
+
+    def tables(self) -> Sequence[Any]:
+        """The read tables this projection owns (cleared on rebuild)."""
+
+    def process_at(self, conn: Connection, events: Sequence[DomainEventProtocol[Any]],
+                   positions: Sequence[int]) -> None:
+        """Like `process`; `positions[i]` is the notification id of `events[i]`."""
+
+
+AnyProjection = Projection | PositionedProjection
+
+
 class ProjectionRunner:
-    def __init__(self, ledger: Ledger, store: Store, projections: Sequence[Projection],
+    def __init__(self, ledger: Ledger, store: Store, projections: Sequence[AnyProjection],
                  batch_size: int = 1000, jobs: Sequence[Callable[[], int]] = ()) -> None:
         self.ledger = ledger
         self.store = store
@@ -62,7 +80,7 @@ class ProjectionRunner:
                                        projection_positions.c.position))
             return {name: position for name, position in rows}
 
-    def catch_up(self, projection: Projection) -> int:
+    def catch_up(self, projection: AnyProjection) -> int:
         """Apply one batch; return how many notifications were consumed.
 
         The ledger is read before the read-model transaction begins: on SQLite that transaction
@@ -79,10 +97,12 @@ class ProjectionRunner:
         with self.store.writer.begin() as conn:
             if conn.execute(selected.with_for_update()).scalar_one() != start:
                 return len(notifications)  # another worker applied them: read again
-            wanted = [self._decode(n, decoded) for n in notifications
-                      if n.topic in projection.topics]
-            if wanted:
-                projection.process(conn, wanted)
+            chosen = [n for n in notifications if n.topic in projection.topics]
+            wanted = [self._decode(n, decoded) for n in chosen]
+            if wanted and isinstance(projection, PositionedProjection):
+                projection.process_at(conn, wanted, [n.id for n in chosen])
+            elif wanted:
+                projection.process(conn, wanted)  # type: ignore[union-attr]
             conn.execute(update(projection_positions)
                          .where(projection_positions.c.name == projection.name)
                          .values(position=notifications[-1].id))

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, delete, event, insert, select
 
 from domain.values import dumps_str, loads
-from projections.tables import metadata
+from projections.tables import READ_MODEL_VERSION, metadata, read_model_version
 
 
 @dataclass
@@ -28,7 +28,18 @@ class Store:
         return self.engine.dialect.name
 
     def create_tables(self) -> None:
-        metadata.create_all(self.writer)
+        """Create the read tables; read models of another `READ_MODEL_VERSION` are dropped first
+        (they are derived data: the projections rebuild them from the ledger)."""
+        with self.writer.begin() as conn:
+            read_model_version.create(conn, checkfirst=True)
+            if conn.dialect.name == "postgresql":  # one process at a time decides
+                conn.exec_driver_sql("LOCK TABLE read_model_version IN EXCLUSIVE MODE")
+            found = conn.execute(select(read_model_version.c.version)).scalar()
+            if found != READ_MODEL_VERSION:
+                metadata.drop_all(conn)
+                conn.execute(delete(read_model_version))
+                conn.execute(insert(read_model_version).values(version=READ_MODEL_VERSION))
+            metadata.create_all(conn)
 
     def drop_tables(self) -> None:
         metadata.drop_all(self.writer)

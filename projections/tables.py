@@ -27,6 +27,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
+READ_MODEL_VERSION = 2
+"""Bumped whenever a read table changes shape: a database whose read models were built by
+another version drops them all on start, and the projections rebuild them from the ledger."""
+
+read_model_version = Table(
+    "read_model_version", MetaData(),
+    Column("version", Integer, nullable=False),
+)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both stores (SQLite keeps naive UTC text)."""
@@ -122,6 +131,7 @@ event_types = Table(
 events = Table(
     "events", metadata,
     Column("id", Uuid, primary_key=True),
+    Column("position", BigInteger, nullable=False, comment="the entry's ledger notification id"),
     Column("organization_id", Uuid, nullable=False),
     Column("name", String(128), nullable=False),
     Column("source", String(8), nullable=False),
@@ -147,6 +157,7 @@ events = Table(
     # descendants of X are the events of X's tree whose path starts with X's path + `<X>/`.
     Column("path", String),
     Index("ix_events_org_ts", "organization_id", "timestamp"),
+    Index("ix_events_org_position", "organization_id", "position"),
     Index("ix_events_org_customer_ts", "organization_id", "customer_id", "timestamp"),
     Index("ix_events_org_ext_customer_ts", "organization_id", "external_customer_id",
           "timestamp"),

@@ -20,7 +20,7 @@ class _JsonPathFunction(FunctionElement[Any]):
         super().__init__(column, literal(pg, String()), literal(sqlite, String()))
 
 
-class json_text(_JsonPathFunction):  # noqa: N801
+class json_text(_JsonPathFunction):
     inherit_cache = True
     """The value at `path` as text (strings unquoted, numbers as written, booleans true/false)."""
 
@@ -28,15 +28,16 @@ class json_text(_JsonPathFunction):  # noqa: N801
     name = "json_text"
 
 
-class json_number(_JsonPathFunction):  # noqa: N801
+class json_number(_JsonPathFunction):
     inherit_cache = True
-    """The value at `path` as a number (use only where `json_kind` is 'number')."""
+    """The value at `path` when it is a JSON number, exactly: a NUMERIC on PostgreSQL, its decimal
+    text as written on SQLite (for `projections.exact_sqlite`; never a float); NULL otherwise."""
 
     type = Numeric()
     name = "json_number"
 
 
-class json_kind(_JsonPathFunction):  # noqa: N801
+class json_kind(_JsonPathFunction):
     inherit_cache = True
     """One of 'string', 'number', 'boolean', 'object', 'array', 'null', or NULL when missing."""
 
@@ -44,7 +45,7 @@ class json_kind(_JsonPathFunction):  # noqa: N801
     name = "json_kind"
 
 
-class json_true(_JsonPathFunction):  # noqa: N801
+class json_true(_JsonPathFunction):
     inherit_cache = True
     type = Boolean()
     name = "json_true"
@@ -85,7 +86,7 @@ def _number_pg(element: json_number, compiler: Any, **kw: Any) -> str:
 def _number_sqlite(element: json_number, compiler: Any, **kw: Any) -> str:
     col, path = _column(element, compiler, **kw), _sqlite_path(element, compiler, **kw)
     return (f"(CASE WHEN json_type({col}, {path}) IN ('integer', 'real') "
-            f"THEN json_extract({col}, {path}) END)")
+            f"THEN ({col} -> {path}) END)")
 
 
 @compiles(json_kind, "postgresql")

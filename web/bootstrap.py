@@ -12,12 +12,12 @@ from projections.events import EventsProjection
 from projections.meter_builds import MeterBuilds
 from projections.meter_usage import MeterUsageProjection
 from projections.meters import MetersProjection
-from projections.runner import Projection, ProjectionRunner
+from projections.runner import AnyProjection, ProjectionRunner
 from projections.store import Store, create_store
 from web.config import Settings
 
 
-def all_projections(ledger: Ledger) -> list[Projection]:
+def all_projections(ledger: Ledger) -> list[AnyProjection]:
     return [CatalogProjection(), EventsProjection(), MetersProjection(), MeterUsageProjection(),
             CommerceProjection(), CustomerMetersProjection(ledger)]
 

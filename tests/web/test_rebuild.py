@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
+from projections.tables import READ_MODEL_VERSION, events, read_model_version
 from tests.conftest import new_token
 from web.bootstrap import Services
 
@@ -102,6 +104,24 @@ def test_dropped_read_tables_recreated_from_the_ledger_give_identical_answers(
     services.runner.stop()
     services.store.drop_tables()
     services.store.create_tables()
+    services.runner.ensure_positions()
+    services.runner.run_until_idle()
+    services.runner.start()
+    assert snapshot(client, auth, history) == before
+
+
+def test_read_models_of_another_version_are_rebuilt_on_start(
+        client: TestClient, auth: dict[str, str], services: Services,
+        history: list[str]) -> None:
+    """An upgrade that changes a read table's shape finds the old tables, drops them all and
+    projects the ledger again."""
+    before = snapshot(client, auth, history)
+    services.runner.stop()
+    with services.store.writer.begin() as conn:
+        conn.execute(update(read_model_version).values(version=READ_MODEL_VERSION - 1))
+        conn.execute(events.delete())   # an old version's rows: they must not survive
+    services.store.create_tables()
+    assert services.runner.positions() == {}
     services.runner.ensure_positions()
     services.runner.run_until_idle()
     services.runner.start()

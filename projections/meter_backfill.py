@@ -1,0 +1,155 @@
+"""Meter builds straight from the events read table: one GROUP BY per range of the ledger.
+
+A new build (a meter created over existing usage, or a definition change) must aggregate the
+whole ledger. Decoding every ledger entry in Python caps that at a few tens of thousands of events
+per second; the events read table already holds every usage event with its ledger position, so
+the database can aggregate a range of positions itself. The filter compiles to the same SQL as
+`GET /v1/events/?filter=` (`queries.filter_sql`), values are exact (PostgreSQL NUMERIC; on SQLite
+the number's own text through `projections.exact_sqlite`), and each step's partials are added to
+the build's rows exactly as `projections.meter_usage` adds a batch's.
+
+Used for the aggregations SQL can reproduce exactly: count, and sum/max/min/avg of a metadata
+number. `unique` (canonical value text) and properties that are event fields go through the
+ledger instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
+
+from domain.aggregation import AggregationFunction
+from domain.meter_filter import metadata_path
+from projections import exact_sqlite
+from projections.meter_tables import meter_usage, meter_usage_rollup
+from projections.meter_usage import Build, merge_partials
+from projections.tables import events
+from queries.filter_sql import filter_condition
+from queries.jsonsql import json_number
+
+EVENTS_PROJECTION = "events"
+"""The projection whose position says how far the events read table reaches."""
+
+_STEP_TABLE = "meter_build_step"
+_PARTIAL_COLUMNS = "customer, bucket, event_count, total, minimum, maximum"
+_step = Table(_STEP_TABLE, MetaData(), Column("customer", String), Column("bucket", String),
+              Column("event_count", BigInteger), Column("total", String),
+              Column("minimum", String), Column("maximum", String),
+              Column("skipped", BigInteger))
+"""One step's partials (temporary, per connection); typed loosely: rows come from SQL only."""
+
+
+def can_backfill(build: Build) -> bool:
+    aggregation = build.aggregation
+    return aggregation.func is AggregationFunction.count or (
+        aggregation.func is not AggregationFunction.unique and aggregation.property is not None
+        and metadata_path(aggregation.property) is not None)
+
+
+def backfill(conn: Connection, build: Build, after: int, upto: int) -> None:
+    """Add to `build` the usage events at ledger positions in (`after`, `upto`]; the events
+    projection must have reached `upto`."""
+    _stage(conn, build, after, upto)
+    conflict = "(meter_id, generation, customer, bucket)"
+    ids = {"meter_id": _uuid(conn, build.meter_id), "generation": build.generation}
+    conn.execute(text(
+        f"INSERT INTO meter_usage (meter_id, generation, {_PARTIAL_COLUMNS}) "
+        f"SELECT :meter_id, :generation, {_PARTIAL_COLUMNS} FROM {_STEP_TABLE} "
+        f"WHERE event_count > 0 ON CONFLICT {conflict} {merge_partials(conn, meter_usage)}"),
+        ids)
+    total, low, high = _exact_aggregates(conn)
+    conn.execute(text(
+        "INSERT INTO meter_usage_rollup (meter_id, generation, bucket, event_count, total, "
+        f"minimum, maximum) SELECT :meter_id, :generation, bucket, sum(event_count), "
+        f"{total}(total), {low}(minimum), {high}(maximum) FROM {_STEP_TABLE} "
+        "WHERE event_count > 0 GROUP BY bucket "
+        f"ON CONFLICT (meter_id, generation, bucket) {merge_partials(conn, meter_usage_rollup)}"),
+        ids)
+    conn.execute(text(
+        "UPDATE meter_builds SET skipped_events = skipped_events + "
+        f"(SELECT coalesce(sum(skipped), 0) FROM {_STEP_TABLE}) "
+        "WHERE meter_id = :meter_id AND generation = :generation"), ids)
+
+
+def _stage(conn: Connection, build: Build, after: int, upto: int) -> None:
+    """This range's partials per (customer, 15-minute bucket), into a temporary table."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STEP_TABLE} (customer text, "
+            "bucket timestamptz, event_count bigint, total numeric, minimum numeric, "
+            "maximum numeric, skipped bigint) ON COMMIT DELETE ROWS")
+    else:
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STEP_TABLE} (customer text, bucket text, "
+            "event_count integer, total text, minimum text, maximum text, skipped integer)")
+    conn.exec_driver_sql(f"DELETE FROM {_STEP_TABLE}")
+    aggregation = build.aggregation
+    counting = aggregation.func is AggregationFunction.count
+    value: ColumnElement[Any] = literal(1) if counting else json_number(
+        events.c.metadata, metadata_path(aggregation.property or "") or ())
+    matched = select(_customer_key(postgres).label("customer"),
+                     _bucket(postgres).label("bucket"), value.label("v")).where(
+        events.c.organization_id == build.organization_id,
+        events.c.position > after, events.c.position <= upto,
+        filter_condition(build.filter.to_json(), conn.dialect.name)).subquery()
+    total, low, high = _exact_aggregates(conn)
+    amounts = [literal(0), literal(None), literal(None)] if counting else [
+        getattr(func, total)(matched.c.v), getattr(func, low)(matched.c.v),
+        getattr(func, high)(matched.c.v)]
+    if not postgres and counting:
+        amounts[0] = literal("0")
+    partials = select(matched.c.customer, matched.c.bucket, func.count(matched.c.v), *amounts,
+                      func.count() - func.count(matched.c.v)) \
+        .group_by(matched.c.customer, matched.c.bucket)
+    conn.execute(insert(_step).from_select([c.name for c in _step.columns], partials))
+
+
+def _exact_aggregates(conn: Connection) -> tuple[str, str, str]:
+    if conn.dialect.name == "postgresql":
+        return "sum", "min", "max"
+    exact_sqlite.register(conn)
+    return "exact_sum", "exact_min", "exact_max"
+
+
+def _customer_key(postgres: bool) -> ColumnElement[str]:
+    """`domain.quantities.customer_key` in SQL (SQLite keeps uuids as 32 hex digits)."""
+    if postgres:
+        customer = literal_column("events.customer_id::text")
+    else:
+        customer = literal_column("lower(substr(events.customer_id, 1, 8) || '-' || "
+                        "substr(events.customer_id, 9, 4) || '-' || "
+                        "substr(events.customer_id, 13, 4) || '-' || "
+                        "substr(events.customer_id, 17, 4) || '-' || "
+                        "substr(events.customer_id, 21))")
+    return func.coalesce(customer, literal("external:") + func.nullif(
+        events.c.external_customer_id, ""), literal(""))
+
+
+def _bucket(postgres: bool) -> ColumnElement[Any]:
+    """`domain.calendar.floor_to_base` in SQL (SQLite keeps `YYYY-MM-DD HH:MM:SS.ffffff` text)."""
+    if postgres:
+        return literal_column("date_bin('15 minutes', events.timestamp, "
+                    "TIMESTAMPTZ '2000-01-01 00:00:00+00')")
+    return literal_column("substr(events.timestamp, 1, 14) || "
+                "printf('%02d', CAST(substr(events.timestamp, 15, 2) AS INTEGER) / 15 * 15) || "
+                "':00.000000'")
+
+
+def _uuid(conn: Connection, value: Any) -> Any:
+    return value if conn.dialect.name == "postgresql" else value.hex
