@@ -18,9 +18,12 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import Connection, Table, and_, insert, select, update
 
 from domain.usage import UsageRecorded
+from projections.bulk import insert_rows
 from projections.hierarchy import link_batch
 from projections.spans import record_spans
 from projections.tables import event_names, events, spans
+
+_COLUMNS = tuple(c.name for c in events.columns)
 
 
 class EventsProjection:
@@ -34,7 +37,7 @@ class EventsProjection:
                    positions: Sequence[int]) -> None:
         rows = [self._row(e, p) for e, p in zip(batch, positions, strict=True)]
         link_batch(conn, rows)
-        conn.execute(insert(events), rows)
+        insert_rows(conn, events, [tuple(row[name] for name in _COLUMNS) for row in rows])
         record_spans(conn, batch)
         self._count_names(conn, batch)
 

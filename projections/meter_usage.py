@@ -26,6 +26,7 @@ from domain.meter_filter import Filter, parse_filter
 from domain.quantities import Metered, customer_key
 from domain.usage import UsageRecorded
 from projections import exact_sqlite
+from projections.bulk import insert_rows
 from projections.meter_tables import (
     BUILDING,
     LIVE,
@@ -100,7 +101,7 @@ class UsageBatch:
         upsert_partials(conn, meter_usage, self.per_customer)
         upsert_partials(conn, meter_usage_rollup, self.rollup)
         if self.values:
-            _insert_rows(conn, meter_usage_values, list(self.values), "DO NOTHING")
+            insert_rows(conn, meter_usage_values, list(self.values), "DO NOTHING")
         for (meter_id, generation), count in self.skipped.items():
             conn.execute(update(meter_builds).where(
                 meter_builds.c.meter_id == meter_id, meter_builds.c.generation == generation,
@@ -118,7 +119,7 @@ def upsert_partials(conn: Connection, table: Table,
     decimals are text) uses the functions of `projections.exact_sqlite`."""
     if not partials:
         return
-    _insert_rows(conn, table, [(*key, p.count, p.sum, p.min, p.max)
+    insert_rows(conn, table, [(*key, p.count, p.sum, p.min, p.max)
                                for key, p in partials.items()], merge_partials(conn, table))
 
 
@@ -133,40 +134,6 @@ def merge_partials(conn: Connection, table: Table) -> str:
     return "DO UPDATE SET " + ", ".join(
         f"{name} = " + how.format(f"{table.name}.{name}", f"excluded.{name}")
         for name, how in merged.items())
-
-
-def _insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]],
-                 on_conflict: str) -> None:
-    """Insert rows (tuples in column order) with an ON CONFLICT action on the primary key. On
-    PostgreSQL the rows are COPied into a temporary table first (a batch costs two statements)."""
-    columns = ", ".join(c.name for c in table.columns)
-    keys = ", ".join(c.name for c in table.primary_key.columns)
-    conflict = f"ON CONFLICT ({keys}) {on_conflict}"
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        staging = f"staging_{table.name}"
-        with raw.cursor() as cursor:
-            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "  # type: ignore[arg-type]
-                           f"(LIKE {table.name}) ON COMMIT DELETE ROWS")
-            with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:  # type: ignore[arg-type]
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(f"INSERT INTO {table.name} ({columns}) "  # type: ignore[arg-type]
-                           f"SELECT {columns} FROM {staging} {conflict}")
-        return
-    stored = [(i, store) for i, c in enumerate(table.columns)
-              if (store := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
-    values = []
-    for row in rows:   # the values as SQLAlchemy stores them (UUID hex, UTC text, decimal text)
-        value = list(row)
-        for i, store in stored:
-            if value[i] is not None:
-                value[i] = store(value[i])
-        values.append(tuple(value))
-    marks = ", ".join("?" * len(table.columns))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) {conflict}",
-                         values)
 
 
 def apply_usage(conn: Connection, targets: Sequence[Build], events: Iterable[Any]) -> None:
