@@ -205,6 +205,15 @@ def test_deleted_customer_is_not_found_by_external_id(client: TestClient,
     assert client.get("/v1/customers/external/ada", headers=auth).status_code == 404
 
 
+def test_deleted_customer_is_not_found_by_id(client: TestClient, auth: dict[str, str]) -> None:
+    """As Polar: a deleted customer is gone from reads (its events and orders stay)."""
+    customer = create(client, auth, email="ada@example.com")
+    client.delete(f"/v1/customers/{customer['id']}", headers=auth)
+    response = client.get(f"/v1/customers/{customer['id']}", headers=auth)
+    assert (response.status_code, response.json()) == (404, {
+        "error": "ResourceNotFound", "detail": "Customer not found"})
+
+
 def test_deleted_customer_leaves_the_list(client: TestClient, auth: dict[str, str]) -> None:
     customer = create(client, auth, email="ada@example.com")
     create(client, auth, email="bob@example.com")

@@ -134,7 +134,8 @@ def get_customer(call: Call) -> Any:
         if "external_id" in call.path:
             return q.get_customer(conn, call.organization_id,
                                   external_id=call.path["external_id"])
-        return q.get_customer(conn, call.organization_id, parse_uuid(call.path["id"]))
+        return q.get_customer(conn, call.organization_id, parse_uuid(call.path["id"]),
+                              include_deleted=False)
 
 
 def update_customer(call: Call) -> Any:
