@@ -38,6 +38,9 @@ class UpdateMeter:
     organization_id: UUID
     meter_id: UUID
     changes: dict[str, Any]
+    used_by_benefits: list[UUID] = field(default_factory=list)
+    """The live Credits benefits granting this meter's units: archiving is refused while any
+    is left (as Polar does)."""
 
 
 def create_meter(cmd: CreateMeter, ledger: Ledger) -> tuple[UUID, int]:
@@ -64,6 +67,11 @@ def update_meter(cmd: UpdateMeter, ledger: Ledger) -> int:
     if changes:
         meter.update(changes)
     if archive is True and meter.archived_at is None:
+        if cmd.used_by_benefits:
+            raise InvalidInput.one(
+                ("body", "is_archived"), "The meter is used by Credits benefits "
+                f"({', '.join(map(str, cmd.used_by_benefits))}); delete them before archiving "
+                "it.", "value_error", True)
         meter.archive(at=datetime.now(UTC))
     elif archive is False and meter.archived_at is not None:
         meter.unarchive()

@@ -41,6 +41,13 @@ def to_benefit(row: Any) -> Benefit:
                        units=row["units"], rollover=row["rollover"], meter_id=row["meter_id"]))
 
 
+def benefits_using_meter(conn: Connection, organization_id: UUID, meter_id: UUID) -> list[UUID]:
+    """The Credits benefits (not deleted) that grant units of a meter."""
+    return list(conn.execute(select(benefits.c.id).where(
+        benefits.c.organization_id == organization_id, benefits.c.meter_id == meter_id,
+        benefits.c.deleted_at.is_(None)).order_by(benefits.c.created_at)).scalars())
+
+
 def get_benefit(conn: Connection, organization_id: UUID, benefit_id: UUID) -> Benefit:
     row = conn.execute(select(benefits).where(
         benefits.c.organization_id == organization_id, benefits.c.id == benefit_id,

@@ -245,3 +245,19 @@ def test_reconciliation_reports_no_drift(client: TestClient, auth: dict[str, str
     assert (report["customer_meters"], report["drifts"]) == (1, [])
     assert report["events"] > 0 and report["position"] > 0
     assert world["customer_meter"]["credited_units"] == 200  # the order and the subscription
+
+
+def test_a_meter_granted_by_a_credits_benefit_cannot_be_archived(
+        client: TestClient, auth: dict[str, str]) -> None:
+    """As Polar: archiving is refused while a (not deleted) Credits benefit grants the meter."""
+    shop = Shop(client, auth)
+    benefit = shop.benefit(100)
+    path = f"/v1/meters/{shop.meter['id']}"
+    response = send(client, auth, "PATCH", path, {"is_archived": True, "name": "Old tokens"})
+    [error] = detail(response)
+    assert (response.status_code, error["loc"], error["type"]) == (
+        422, ["body", "is_archived"], "value_error")
+    assert benefit["id"] in error["msg"]
+    assert shop.call("GET", path)["name"] == "AI tokens"   # nothing of the request applied
+    assert send(client, auth, "DELETE", f"/v1/benefits/{benefit['id']}").status_code == 204
+    assert shop.call("PATCH", path, {"is_archived": True})["archived_at"] is not None

@@ -12,6 +12,7 @@ from domain.aggregation import AggregationFunction
 from domain.calendar import CalendarError, parse_interval, parse_timezone
 from queries import meters as q
 from queries import quantities as qq
+from queries.commerce import benefits_using_meter
 from queries.schemas import ListResource, Meter, MeterQuantities
 from web.api import Api, Call
 from web.errors import json_response
@@ -121,8 +122,13 @@ def get_meter(call: Call) -> Any:
 def update_meter(call: Call) -> Any:
     body: MeterUpdate = call.body
     meter_id = parse_uuid(call.path["id"])
+    used_by: list[UUID] = []
+    if body.is_archived:
+        call.fresh(call.services.ledger.position(), ("commerce",))
+        with call.services.store.engine.connect() as conn:
+            used_by = benefits_using_meter(conn, call.organization_id, meter_id)
     position = cmd.update_meter(cmd.UpdateMeter(
-        call.organization_id, meter_id, body.model_dump(exclude_unset=True)),
+        call.organization_id, meter_id, body.model_dump(exclude_unset=True), used_by),
         call.services.ledger)
     call.fresh(position, ("meters", "meter_usage"))
     return _read_meter(call, meter_id)
