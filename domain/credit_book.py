@@ -5,8 +5,9 @@ every customer meter's `Balance` and history current. Rules, as Polar:
 
 - a user event counts for its customer by `customer_id`, or by `external_customer_id` through the
   customer holding that external id. Usage sent under an external id nobody holds yet is kept
-  pending per meter; when a customer takes the external id, the pending usage recorded since the
-  start of that customer meter's period (all of it if it was never reset) is added;
+  pending per meter and ingestion; when a customer takes the external id, the pending usage
+  recorded since the start of that customer meter's period (all of it if it was never reset) is
+  added;
 - a meter counts the events recorded after it was created; archived meters keep counting (they are
   only hidden from listings);
 - `meter.credited` / `meter.reset` system events carry the customer and the meter.
@@ -116,6 +117,11 @@ class PendingUsage:
     partial: Partial
     events: int
 
+    def plus(self, later: PendingUsage) -> PendingUsage:
+        """This usage and `later` usage of the same ingestion, together."""
+        return PendingUsage(self.ingested_at, merge(self.partial, later.partial),
+                            self.events + later.events)
+
 
 class Loader(Protocol):
     def meters(self, organization_id: UUID) -> list[MeterDefinition]: ...
@@ -153,9 +159,10 @@ class NullLoader:
         return []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _UsageView:
-    """A usage event as meter filters see it: `timestamp` is the event's own time."""
+    """A usage event as meter filters see it: `timestamp` is the event's own time. (Not frozen:
+    one is made per usage event, and a frozen dataclass takes three times as long to make.)"""
 
     name: str
     source: str
@@ -180,11 +187,15 @@ class Book:
         self.subjects: dict[UUID, Subject | None] = {}
         self.by_external: dict[tuple[UUID, str], UUID | None] = {}
         self.states: dict[tuple[UUID, UUID], CustomerMeterState | None] = {}
-        self.pending: dict[tuple[UUID, str], list[PendingUsage]] = {}
+        self.pending: dict[tuple[UUID, str], dict[datetime, PendingUsage]] = {}
+        """Usage held per (meter, external id), by ingestion, that the loader does not hold yet
+        (for a replay: all of it). Writing it adds it to the loader's row of the same ingestion,
+        if there is one."""
+        self.cleared_pending: set[tuple[UUID, str]] = set()
+        """(meter, external id) whose pending usage a customer took: the loader's rows are void."""
         self.changed_meters: set[UUID] = set()
         self.changed_subjects: set[UUID] = set()
         self.changed_states: set[tuple[UUID, UUID]] = set()
-        self.changed_pending: set[tuple[UUID, str]] = set()
         self.entries: dict[tuple[UUID, UUID], dict[int, Entry]] = {}
         """History entries written, per (customer, meter) and sequence number."""
 
@@ -222,17 +233,25 @@ class Book:
         return self.states[key]
 
     def pending_of(self, meter_id: UUID, external_id: str) -> list[PendingUsage]:
+        """All the usage pending for a meter under an external id, by ingestion."""
         key = (meter_id, external_id)
-        if key not in self.pending:
-            self.pending[key] = self.loader.pending(meter_id, external_id)
-        return self.pending[key]
+        held = self.pending.get(key, {})
+        if key in self.cleared_pending:
+            return list(held.values())
+        rows = {p.ingested_at: p for p in self.loader.pending(meter_id, external_id)}
+        for at, usage in held.items():
+            stored = rows.get(at)
+            rows[at] = usage if stored is None else stored.plus(usage)
+        return list(rows.values())
 
-    def prime(self, *, subjects: Iterable[Subject] = (), absent_subjects: Iterable[UUID] = (),
+    def prime(self, *, meters: Mapping[UUID, Iterable[MeterDefinition]] | None = None,
+              subjects: Iterable[Subject] = (), absent_subjects: Iterable[UUID] = (),
               absent_externals: Iterable[tuple[UUID, str]] = (),
               states: Iterable[CustomerMeterState] = (),
-              absent_states: Iterable[tuple[UUID, UUID]] = (),
-              pending: Mapping[tuple[UUID, str], list[PendingUsage]] | None = None) -> None:
+              absent_states: Iterable[tuple[UUID, UUID]] = ()) -> None:
         """Hand the book what a loader read in bulk (so `apply` rarely loads one by one)."""
+        for organization_id, definitions in (meters or {}).items():
+            self.meters[organization_id] = {m.id: m for m in definitions}
         for subject in subjects:
             self.subjects[subject.id] = subject
             if subject.external_id:
@@ -245,7 +264,6 @@ class Book:
             self.states[(state.customer_id, state.meter_id)] = state
         for state_key in absent_states:
             self.states.setdefault(state_key, None)
-        self.pending.update(pending or {})
 
     def forget_meter(self, meter_id: UUID) -> None:
         """Drop what is held for one meter (its rows were just rebuilt elsewhere)."""
@@ -255,7 +273,7 @@ class Book:
             self.entries.pop(key, None)
         for pending_key in [k for k in self.pending if k[0] == meter_id]:
             del self.pending[pending_key]
-            self.changed_pending.discard(pending_key)
+        self.cleared_pending = {k for k in self.cleared_pending if k[0] != meter_id}
 
     # Folding -------------------------------------------------------------------------------
 
@@ -332,8 +350,8 @@ class Book:
             state = self.state(subject.id, meter.id)
             start = state.period_start if state is not None else None
             counted = [p for p in waiting if start is None or p.ingested_at >= start]
-            self.pending[(meter.id, external_id)] = []
-            self.changed_pending.add((meter.id, external_id))
+            self.pending[(meter.id, external_id)] = {}
+            self.cleared_pending.add((meter.id, external_id))
             if not counted or parsed is None:
                 continue
             state = state or self._new_state(subject, meter, at)
@@ -342,6 +360,9 @@ class Book:
             self._record(state, "usage", at, before, events=sum(p.events for p in counted))
 
     def _usage(self, event: UsageRecorded) -> None:
+        meters = self.meters_of(event.organization_id)
+        if not meters:
+            return
         subject: Subject | None = None
         if event.customer_id is not None:
             subject = self.subject(event.customer_id)
@@ -352,7 +373,7 @@ class Book:
         else:
             return
         view = _UsageView(event.name, event.source, event.occurred_at, event.metadata)
-        for meter in self.meters_of(event.organization_id).values():
+        for meter in meters.values():
             parsed = meter.parsed()
             if parsed is None or not parsed[0].matches(view):
                 continue
@@ -368,20 +389,19 @@ class Book:
             self._record(state, "usage", event.timestamp, before, events=1)
 
     def _hold(self, meter_id: UUID, external_id: str, at: datetime, partial: Partial) -> None:
-        waiting = self.pending_of(meter_id, external_id)
-        if waiting and waiting[-1].ingested_at == at:
-            last = waiting[-1]
-            waiting[-1] = PendingUsage(at, merge(last.partial, partial), last.events + 1)
-        else:
-            waiting.append(PendingUsage(at, partial, 1))
-        self.changed_pending.add((meter_id, external_id))
+        held = self.pending.setdefault((meter_id, external_id), {})
+        usage = PendingUsage(at, partial, 1)
+        earlier = held.get(at)
+        held[at] = usage if earlier is None else earlier.plus(usage)
 
     def _system(self, event: UsageRecorded) -> None:
         if event.name not in (CREDITED, RESET) or event.customer_id is None:
             return
-        subject = self.subject(event.customer_id)
         meter = self._meter(UUID(str(event.metadata["meter_id"])), event.organization_id)
-        if subject is None or meter is None:
+        if meter is None:
+            return
+        subject = self.subject(event.customer_id)
+        if subject is None:
             return
         at = event.timestamp
         state = self.state(subject.id, meter.id) or self._new_state(subject, meter, at)

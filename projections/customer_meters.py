@@ -9,6 +9,7 @@ meter's filter or aggregation rebuilds that meter's rows from the ledger (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from domain.credits import Balance, Entry
 from domain.customer import Customer
 from domain.meter import DEFINITION_FIELDS, Meter
 from domain.usage import SYSTEM, UsageRecorded
+from projections.bulk import insert_rows
 from projections.credit_tables import (
     customer_meter_definitions,
     customer_meter_entries,
@@ -66,8 +68,8 @@ class CustomerMetersProjection:
 
     def process(self, conn: Connection, events: Sequence[Any]) -> None:
         store = _Rows(conn)
-        book = store.book(events)
-        for index, event in enumerate(events):
+        book, applied = store.book(events)
+        for index, event in enumerate(applied):
             if self.fail_after is not None and index >= self.fail_after:
                 msg = f"test hook: crash after {index} events"
                 raise ProjectionCrashError(msg)
@@ -148,11 +150,11 @@ def _entry_values(customer_meter_id: UUID, seq: int, e: Entry) -> dict[str, Any]
             "events": e.events, "bucket": e.bucket}
 
 
-def _pending_values(meter_id: UUID, organization_id: UUID, external_id: str,
-                    p: PendingUsage) -> dict[str, Any]:
-    return {"meter_id": meter_id, "external_customer_id": external_id,
-            "ingested_at": p.ingested_at, "organization_id": organization_id,
-            "usage": partial_to_json(p.partial), "events": p.events}
+def _pending_row(meter_id: UUID, organization_id: UUID, external_id: str,
+                 p: PendingUsage) -> tuple[Any, ...]:
+    """A `customer_meter_pending` row, in the table's column order (for `insert_rows`)."""
+    return (meter_id, external_id, p.ingested_at, organization_id, partial_to_json(p.partial),
+            p.events)
 
 
 class _Rows:
@@ -167,6 +169,9 @@ class _Rows:
         self.stored_meters: set[UUID] = set()
         self.stored_subjects: set[UUID] = set()
         self.stored_seq: dict[tuple[UUID, UUID], int] = {}
+        self.read_ahead: dict[tuple[UUID, str], list[PendingUsage]] = {}
+        """Pending usage of the external ids the batch's new customers take, read in bulk
+        (valid until the next flush)."""
 
     # Loader ----------------------------------------------------------------------------------
 
@@ -216,6 +221,9 @@ class _Rows:
         return states
 
     def pending(self, meter_id: UUID, external_id: str) -> list[PendingUsage]:
+        read = self.read_ahead.pop((meter_id, external_id), None)
+        if read is not None:
+            return read
         rows = self.conn.execute(select(customer_meter_pending).where(
             customer_meter_pending.c.meter_id == meter_id,
             customer_meter_pending.c.external_customer_id == external_id)
@@ -224,71 +232,100 @@ class _Rows:
 
     # Bulk loading ----------------------------------------------------------------------------
 
-    def book(self, events: Sequence[Any]) -> Book:
-        """A book primed with every row the batch is likely to touch (a few queries)."""
+    def book(self, events: Sequence[Any]) -> tuple[Book, list[Any]]:
+        """A book primed with every row the batch is likely to touch (a few queries), and the
+        events it has to apply.
+
+        Usage in an organization without meters counts for nothing (a meter created later
+        counts only what is recorded after it): it is left out, and no row is read for it.
+        """
         book = Book(self)
         organizations = {e.organization_id for e in events if hasattr(e, "organization_id")}
+        book.prime(meters=self._bulk_meters(organizations))
+        created_meters: dict[UUID, list[UUID]] = {}
+        for event in events:
+            if isinstance(event, Meter.Created):
+                created_meters.setdefault(event.organization_id, []).append(event.originator_id)
+
+        def meter_ids(organization_id: UUID) -> list[UUID]:
+            return [*book.meters_of(organization_id), *created_meters.get(organization_id, ())]
+
+        metered = {o for o in organizations if meter_ids(o)}
         customer_ids: set[UUID] = set()
         externals: set[tuple[UUID, str]] = set()
+        taken: set[tuple[UUID, str]] = set()
+        created: dict[UUID, UUID] = {}
+        applied: list[Any] = []
         for event in events:
             if isinstance(event, UsageRecorded):
+                if not metered or event.organization_id not in metered:
+                    continue
                 if event.customer_id is not None:
                     customer_ids.add(event.customer_id)
                 elif event.external_customer_id and event.source != SYSTEM:
                     externals.add((event.organization_id, event.external_customer_id))
             elif isinstance(event, Customer.Created):
-                if event.external_id:
-                    externals.add((event.organization_id, event.external_id))
+                if event.organization_id in metered:
+                    created[event.originator_id] = event.organization_id
+                    if event.external_id:
+                        taken.add((event.organization_id, event.external_id))
             elif isinstance(event, Customer.Updated | Customer.Deleted):
                 customer_ids.add(event.originator_id)
-        for organization_id in organizations:
-            book.meters_of(organization_id)
+            applied.append(event)
         subjects = self._bulk_subjects(customer_ids, externals)
         book.prime(subjects=subjects,
                    absent_subjects=customer_ids - {s.id for s in subjects},
                    absent_externals=externals - {(s.organization_id, s.external_id)
                                                  for s in subjects if s.external_id})
-        customers = {s.id: s.organization_id for s in subjects}
-        created = {e.originator_id: e.organization_id for e in events
-                   if isinstance(e, Customer.Created)}
+        customers = {s.id: s.organization_id for s in subjects if meter_ids(s.organization_id)}
         states: list[CustomerMeterState] = []
         for chunk in _chunks(customers):
             states += self._states(customer_meters.c.customer_id.in_(chunk))
         book.prime(states=states, absent_states=[
             (customer_id, meter_id)
             for customer_id, organization_id in [*customers.items(), *created.items()]
-            for meter_id in book.meters_of(organization_id)])
-        book.prime(pending=self._bulk_pending(book, externals))
-        return book
+            for meter_id in meter_ids(organization_id)])
+        self._read_pending_ahead({(meter_id, external_id): [] for organization_id, external_id
+                                  in taken for meter_id in meter_ids(organization_id)})
+        return book, applied
+
+    def _bulk_meters(self, organizations: set[UUID]) -> dict[UUID, list[MeterDefinition]]:
+        found: dict[UUID, list[MeterDefinition]] = {o: [] for o in organizations}
+        t = customer_meter_definitions
+        for chunk in _chunks(organizations):
+            for row in self.conn.execute(select(t).where(t.c.organization_id.in_(chunk))):
+                found[row.organization_id].append(_definition(row))
+                self.stored_meters.add(row.id)
+        return found
 
     def _bulk_subjects(self, customer_ids: set[UUID],
                        externals: set[tuple[UUID, str]]) -> list[Subject]:
         found: dict[UUID, Subject] = {}
         s = customer_meter_subjects
+        by_organization: dict[UUID, list[str]] = {}
+        for organization_id, external_id in externals:
+            by_organization.setdefault(organization_id, []).append(external_id)
         conditions = [s.c.id.in_(chunk) for chunk in _chunks(customer_ids)]
-        conditions += [tuple_(s.c.organization_id, s.c.external_id).in_(chunk)
-                       for chunk in _chunks(externals)]
+        conditions += [and_(s.c.organization_id == organization_id, s.c.external_id.in_(chunk))
+                       for organization_id, external_ids in by_organization.items()
+                       for chunk in _chunks(external_ids)]
         for condition in conditions:
             for row in self.conn.execute(select(s).where(condition)):
                 found[row.id] = Subject(row.id, row.organization_id, row.external_id)
         self.stored_subjects.update(found)
         return list(found.values())
 
-    def _bulk_pending(self, book: Book, externals: set[tuple[UUID, str]]
-                      ) -> dict[tuple[UUID, str], list[PendingUsage]]:
-        wanted: dict[tuple[UUID, str], list[PendingUsage]] = {
-            (meter_id, external_id): []
-            for organization_id, external_id in externals
-            for meter_id in book.meters_of(organization_id)}
+    def _read_pending_ahead(self, wanted: dict[tuple[UUID, str], list[PendingUsage]]) -> None:
+        """Read the pending usage of these (meter, external id) in bulk, for `pending`."""
         p = customer_meter_pending
-        for chunk in _chunks(externals):
+        for chunk in _chunks(wanted):
             rows = self.conn.execute(select(p).where(
-                tuple_(p.c.organization_id, p.c.external_customer_id).in_(chunk))
+                tuple_(p.c.meter_id, p.c.external_customer_id).in_(chunk))
                 .order_by(p.c.ingested_at)).all()
             for r in rows:
-                wanted.setdefault((r.meter_id, r.external_customer_id), []).append(
+                wanted[(r.meter_id, r.external_customer_id)].append(
                     PendingUsage(r.ingested_at, partial_from_json(r.usage), r.events))
-        return wanted
+        self.read_ahead = wanted
 
     # Writing ---------------------------------------------------------------------------------
 
@@ -376,17 +413,51 @@ class _Rows:
         book.entries.clear()
 
     def _flush_pending(self, book: Book) -> None:
+        """Delete the pending usage customers took; add what was held to the stored row of the
+        same ingestion, or insert it."""
         t = customer_meter_pending
-        rows = []
-        for meter_id, external_id in book.changed_pending:
-            self.conn.execute(delete(t).where(t.c.meter_id == meter_id,
-                                              t.c.external_customer_id == external_id))
-            meter = next(m[meter_id] for m in book.meters.values() if meter_id in m)
-            rows += [_pending_values(meter_id, meter.organization_id, external_id, p)
-                     for p in book.pending[(meter_id, external_id)]]
-        if rows:
-            self.conn.execute(insert(t), rows)
-        book.changed_pending.clear()
+        for chunk in _chunks(book.cleared_pending):
+            self.conn.execute(delete(t).where(
+                tuple_(t.c.meter_id, t.c.external_customer_id).in_(chunk)))
+        held = {(meter_id, external_id, at): usage
+                for (meter_id, external_id), rows in book.pending.items()
+                for at, usage in rows.items()}
+        maybe_stored = [k for k in held if k[:2] not in book.cleared_pending]
+        meter_ids = {k[0] for k in maybe_stored}
+        ingested = {k[2] for k in maybe_stored}
+        stored: dict[tuple[UUID, str, datetime], PendingUsage] = {}
+        for chunk in _chunks({k[1] for k in maybe_stored}):
+            for r in self.conn.execute(select(t).where(
+                    t.c.meter_id.in_(meter_ids), t.c.ingested_at.in_(ingested),
+                    t.c.external_customer_id.in_(chunk))):
+                key = (r.meter_id, r.external_customer_id, r.ingested_at)
+                if key in held:
+                    stored[key] = PendingUsage(r.ingested_at, partial_from_json(r.usage),
+                                               r.events)
+        organization_of = {meter_id: organization_id
+                           for organization_id, meters in book.meters.items()
+                           for meter_id in meters}
+        new: list[tuple[Any, ...]] = []
+        changed: list[dict[str, Any]] = []
+        for key, usage in held.items():
+            meter_id, external_id, at = key
+            earlier = stored.get(key)
+            if earlier is None:
+                new.append(_pending_row(meter_id, organization_of[meter_id], external_id, usage))
+                continue
+            total = earlier.plus(usage)
+            changed.append({"b_meter_id": meter_id, "b_external_id": external_id, "b_at": at,
+                            "usage": partial_to_json(total.partial), "events": total.events})
+        insert_rows(self.conn, t, new)
+        if changed:
+            self.conn.execute(update(t).where(
+                t.c.meter_id == bindparam("b_meter_id"),
+                t.c.external_customer_id == bindparam("b_external_id"),
+                t.c.ingested_at == bindparam("b_at"))
+                .values(usage=bindparam("usage"), events=bindparam("events")), changed)
+        book.pending.clear()
+        book.cleared_pending.clear()
+        self.read_ahead.clear()
 
     def replace_meter(self, meter: MeterDefinition, replayed: Book) -> None:
         """Swap one meter's customer meters, history and pending usage for a replay's."""
@@ -407,9 +478,8 @@ class _Rows:
                    for seq, e in written.items()]
         for chunk in _chunks(entries):
             self.conn.execute(insert(customer_meter_entries), chunk)
-        pending = [_pending_values(meter_id, meter.organization_id, external_id, p)
-                   for (m, external_id), rows in replayed.pending.items() if m == meter_id
-                   for p in rows]
-        if pending:
-            self.conn.execute(insert(customer_meter_pending), pending)
+        insert_rows(self.conn, customer_meter_pending, [
+            _pending_row(meter_id, meter.organization_id, external_id, p)
+            for (m, external_id), rows in replayed.pending.items() if m == meter_id
+            for p in rows.values()])
 

@@ -11,7 +11,8 @@ from uuid import UUID, uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.credit_book import Book
+from domain.aggregation import Partial
+from domain.credit_book import Book, NullLoader, PendingUsage, Subject
 from domain.credits import CREDITED, RESET, credited_metadata, reset_metadata
 from domain.customer import Customer
 from domain.meter import Meter
@@ -66,7 +67,43 @@ def test_usage_under_an_external_id_counts_once_a_customer_takes_it() -> None:
     book.apply(ada)
     state = book.state(ada.originator_id, sums.originator_id)
     assert state is not None and state.balance.consumed == 12
-    assert book.pending[(sums.originator_id, "ada")] == []
+    assert book.pending_of(sums.originator_id, "ada") == []
+
+
+class StoredPending(NullLoader):
+    """A loader holding 5 tokens pending under "ada", recorded at T0."""
+
+    def pending(self, meter_id: UUID, external_id: str) -> list[PendingUsage]:
+        return [PendingUsage(T0, Partial(count=1, sum=Decimal(5)), 1)] \
+            if external_id == "ada" else []
+
+
+def test_usage_held_in_the_same_ingestion_adds_to_the_stored_row() -> None:
+    sums = meter({"func": "sum", "property": "tokens"})
+    book = Book(StoredPending())
+    book.apply(sums)
+    book.apply(usage(T0, 7, external_id="ada"))
+    book.apply(usage(T0 + timedelta(seconds=1), 1, external_id="ada"))
+    key = (sums.originator_id, "ada")
+    assert [(p.ingested_at, p.partial.sum, p.events) for p in book.pending[key].values()] == [
+        (T0, 7, 1), (T0 + timedelta(seconds=1), 1, 1)]  # only what is not stored yet
+    assert [(p.ingested_at, p.partial.sum, p.events) for p in book.pending_of(*key)] == [
+        (T0, 12, 2), (T0 + timedelta(seconds=1), 1, 1)]
+    ada = customer("ada")
+    book.apply(ada)
+    state = book.state(ada.originator_id, sums.originator_id)
+    assert state is not None and state.balance.consumed == 13
+    assert book.pending_of(*key) == [] and key in book.cleared_pending
+
+
+def test_usage_of_an_organization_without_meters_reads_nothing() -> None:
+    class Refusing(NullLoader):
+        def subject_by_external(self, organization_id: UUID, external_id: str) -> Subject | None:
+            raise AssertionError("no meter: no customer to look up")
+
+    book = Book(Refusing())
+    book.apply(usage(T0, 5, external_id="ada"))
+    assert not book.pending and not book.states
 
 
 def test_a_late_event_counts_in_the_period_in_which_it_is_recorded() -> None:

@@ -258,6 +258,57 @@ def test_a_rebuild_gives_identical_tables(services: Services) -> None:
     _assert_exact(services, org.id)
 
 
+def test_an_ingestion_split_across_batches_stays_one_pending_row(services: Services) -> None:
+    org = Org(services)
+    services.runner.run_until_idle()
+    services.runner.batch_size = 1
+    org.use(1, Decimal("2.5"), "ai", False, False)  # two events, one ingestion, c1 unknown
+    services.runner.run_until_idle()
+    with services.store.engine.connect() as conn:
+        pending = conn.execute(select(customer_meter_pending).where(
+            customer_meter_pending.c.organization_id == org.id)).mappings().all()
+    assert sorted((r["meter_id"], r["events"]) for r in pending) == sorted(
+        (m, 2) for m in org.meters)
+    org.customer(1)
+    services.runner.run_until_idle()
+    with services.store.engine.connect() as conn:
+        balances = balances_of(conn, org.id, org.customers[1])
+    assert [balances[m].consumed for m in org.meters] == [Decimal(5), Decimal(2)]
+    _assert_exact(services, org.id)
+
+
+def test_usage_before_the_first_meter_leaves_no_row_and_counts_for_nothing(
+        services: Services) -> None:
+    name = f"org-{uuid.uuid4()}"
+    new_token(services, name)
+    org_id = ids.organization_id(name)
+    ledger = services.ledger
+
+    def use(external_id: str, tokens: int) -> None:
+        ingest_events(IngestEvents(org_id, [{"name": "ai", "external_customer_id": external_id,
+                                             "metadata": {"tokens": tokens}}],
+                                   datetime.now(UTC)), ledger)
+
+    c0 = create_customer(CreateCustomer(org_id, "c0@example.com", external_id="c0"), ledger)[0]
+    use("c0", 100)
+    use("c1", 200)  # nobody holds c1 yet
+    services.runner.run_until_idle()
+    with services.store.engine.connect() as conn:
+        for table in (customer_meters, customer_meter_pending):
+            assert conn.execute(select(table).where(
+                table.c.organization_id == org_id)).all() == []
+    meter = create_meter(CreateMeter(org_id, "Tokens", AI, SUM), ledger)[0]
+    use("c0", 3)
+    use("c1", 4)
+    services.runner.run_until_idle()
+    c1 = create_customer(CreateCustomer(org_id, "c1@example.com", external_id="c1"), ledger)[0]
+    services.runner.run_until_idle()
+    with services.store.engine.connect() as conn:
+        consumed = [balances_of(conn, org_id, c)[meter].consumed for c in (c0, c1)]
+    assert consumed == [Decimal(3), Decimal(4)]
+    _assert_exact(services, org_id)
+
+
 def test_reconcile_command_prints_drifts_and_exits_1(
         settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
