@@ -1,0 +1,55 @@
+"""Parent links checked while the events projection lags behind the ledger: a batch waits for
+it only when the unprojected entries are linked to the batch (`web.parent_links`)."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.conftest import new_token
+from tests.hierarchy.tree_helpers import event, ingest, ok
+from web.bootstrap import Services
+
+
+def _lag(services: Services) -> int:
+    return services.ledger.position() - services.runner.positions()["events"]
+
+
+def test_a_batch_unrelated_to_the_unprojected_entries_does_not_wait(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    services.runner.stop()
+    ok(ingest(client, auth, event("a1"), event("a2", "a1")))
+    lag = _lag(services)
+    assert lag > 0
+    other = {"Authorization": f"Bearer {new_token(services, 'globex')}"}
+    ok(ingest(client, other, event("a1", "missing")))   # another organization's tail
+    result = ok(ingest(client, auth, event("b1"), event("b2", "b1"), event("b3", "old")))
+    assert result["inserted"] == 3
+    assert _lag(services) > lag                           # nothing was projected meanwhile
+
+
+def test_a_batch_naming_an_unprojected_parent_waits_for_it(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    services.runner.stop()
+    ok(ingest(client, auth, event("p")))
+    ok(ingest(client, auth, event("c", "p")))
+    assert _lag(services) == 1   # caught up to just before c
+
+
+def test_a_cycle_through_an_unprojected_pending_child_is_rejected(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    services.runner.stop()
+    ok(ingest(client, auth, event("x", "b")))            # x waits for b
+    response = ingest(client, auth, event("b", "x"))     # b under x: a cycle
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "parent_cycle"
+
+
+def test_a_cycle_through_an_unprojected_parent_of_a_recorded_root_is_rejected(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    ok(ingest(client, auth, event("r", "q"), event("y", "r")))   # r waits for q; y under r
+    services.runner.run_until_idle()
+    services.runner.stop()
+    ok(ingest(client, auth, event("q", "z")))            # q (unprojected) waits for z
+    response = ingest(client, auth, event("z", "y"))     # z under y: z > y > r > q > z
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "parent_cycle"
