@@ -66,11 +66,14 @@ class RecordedTrees:
 
     `nodes`: the recorded events the batch names as parents, by reference. `pending_heights`:
     for a reference of a batch event, the height of the tallest recorded subtree waiting for it
-    (1 for a lone pending child).
+    (1 for a lone pending child). `unprojected`: recorded events the read model that answered
+    does not hold yet, in ledger order; they count as if they came first in the batch (their
+    own links are not checked again).
     """
 
     nodes: Mapping[str, RecordedNode] = field(default_factory=dict)
     pending_heights: Mapping[str, int] = field(default_factory=dict)
+    unprojected: Sequence[BatchLink] = ()
 
 
 NOTHING_RECORDED: Final = RecordedTrees()
@@ -79,7 +82,7 @@ NOTHING_RECORDED: Final = RecordedTrees()
 def link_errors(batch: Sequence[BatchLink], recorded: RecordedTrees) -> list[FieldError]:
     """One error per event whose `parent_id` would close a cycle or exceed `MAX_DEPTH`."""
     by_ref: dict[str, BatchLink] = {}
-    for link in batch:
+    for link in (*recorded.unprojected, *batch):
         for ref in link.refs:
             by_ref.setdefault(ref, link)
     errors: list[FieldError] = []

@@ -3,15 +3,13 @@ recorded trees.
 
 A link can close a cycle with events recorded by an earlier batch (A waits for B; now B names
 A as its parent), so ingestion checks links against the events read model. Entries the events
-projection has not applied yet (the tail) are read from the ledger: when none of them is linked
-to the batch (none is named as a parent by it, none names one of its events, none is the parent a
-recorded root of the batch's ancestry waits for) and no recorded subtree waits for the batch's
-events, the read model's answer is already the answer for the whole ledger, and the batch goes on
-without waiting; otherwise this thread catches the events projection up first. Two such batches
-of one organization must not check at the same time (neither would see the other), so they take
-a lock per organization: a thread lock, plus a PostgreSQL advisory lock held until the batch is
-recorded, so processes sharing the database are serialised too. Batches without any `parent_id`
-take no lock and read nothing.
+projection has not applied yet (the tail, usually the previous batches) are read from the ledger
+and count as if they came first in the batch; only when one of them waits for an event of the
+batch, or a recorded subtree does (their heights would be stale), does this thread catch the
+events projection up first. Two such batches of one organization must not check at the same
+time (neither would see the other), so they take a lock per organization: a thread lock, plus a
+PostgreSQL advisory lock held until the batch is recorded, so processes sharing the database are
+serialised too. Batches without any `parent_id` take no lock and read nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -59,19 +58,22 @@ class ParentLinks:
 
     def recorded_trees(self, organization_id: UUID,
                        links: Sequence[BatchLink]) -> RecordedTrees:
-        """The trees as the ledger holds them now. When the tail matters, the events
-        projection is caught up here, in this thread (exactly once, as the runner would),
-        rather than by waiting for the runner's round through every projection."""
+        """The trees as the ledger holds them now: the events read model plus, when it lags,
+        the entries it has not applied yet (read from the ledger). When those could have
+        changed what the read model says of the batch (one of them waits for an event of the
+        batch, or a recorded subtree does), the events projection is caught up here instead,
+        in this thread (exactly once, as the runner would)."""
         services = self.services
         runner, target = services.runner, services.ledger.position()
         projected = runner.positions()[EVENTS]
-        if projected < target:
-            tail = self._tail(organization_id, projected, target)
-            if tail is not None:
+        tail = self._tail(organization_id, projected, target) if projected < target else []
+        if tail is not None:
+            own_refs = {ref for link in links for ref in link.refs}
+            if not any(link.parent_ref in own_refs for link in tail):
                 with services.store.engine.connect() as conn:
-                    recorded = recorded_trees(conn, organization_id, links)
-                if _independent(links, tail, recorded):
-                    return recorded
+                    recorded = recorded_trees(conn, organization_id, [*tail, *links])
+                if own_refs.isdisjoint(recorded.pending_heights):
+                    return replace(recorded, unprojected=tail)
         while runner.positions()[EVENTS] < target:
             runner.catch_up(runner.projections[EVENTS])
         with services.store.engine.connect() as conn:
@@ -113,15 +115,3 @@ class ParentLinks:
                                   "CAST(:k AS integer))"), key)
                 conn.commit()
 
-
-def _independent(batch: Sequence[BatchLink], tail: Sequence[BatchLink],
-                 recorded: RecordedTrees) -> bool:
-    """Whether the read model's answer for `batch` holds whatever the `tail` events do: none
-    of them is, or waits for, an event the batch's links walk through."""
-    if recorded.pending_heights:
-        return False  # recorded subtrees wait for the batch: the tail may have grown them
-    batch_refs = {ref for link in batch for ref in link.refs}
-    walked = {link.parent_ref for link in batch if link.parent_ref} | {
-        node.root_parent_ref for node in recorded.nodes.values() if node.root_parent_ref}
-    return not any(link.parent_ref in batch_refs or not walked.isdisjoint(link.refs)
-                   for link in tail)

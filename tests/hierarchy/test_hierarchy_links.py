@@ -92,3 +92,11 @@ def test_a_parent_arriving_under_a_parent_counts_the_subtree_waiting_for_it() ->
     taller = RecordedTrees(nodes=recorded("root"), pending_heights={"mid": MAX_DEPTH})
     assert kinds(batch(("mid", "root")), taller) == [
         (("body", "events", 0, "parent_id"), "parent_depth")]
+
+
+def test_unprojected_events_count_as_coming_first_in_the_batch() -> None:
+    tail = batch(("t0", None), *[(f"t{i}", f"t{i - 1}") for i in range(1, MAX_DEPTH)])
+    trees = RecordedTrees(unprojected=tail)
+    assert kinds(batch(("x", f"t{MAX_DEPTH - 1}")), trees) == []
+    assert kinds(batch(("x", f"t{MAX_DEPTH - 1}"), ("y", "x")), trees) == [
+        (("body", "events", 1, "parent_id"), "parent_depth")]

@@ -1,5 +1,6 @@
-"""Parent links checked while the events projection lags behind the ledger: a batch waits for
-it only when the unprojected entries are linked to the batch (`web.parent_links`)."""
+"""Parent links checked while the events projection lags behind the ledger: the unprojected
+entries are read from the ledger, and a batch waits for the projection only when one of them
+waits for an event of the batch (`web.parent_links`)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,22 @@ def test_a_batch_unrelated_to_the_unprojected_entries_does_not_wait(
     assert _lag(services) > lag                           # nothing was projected meanwhile
 
 
-def test_a_batch_naming_an_unprojected_parent_waits_for_it(
+def test_unprojected_parents_count_without_waiting(
         client: TestClient, auth: dict[str, str], services: Services) -> None:
     services.runner.stop()
-    ok(ingest(client, auth, event("p")))
-    ok(ingest(client, auth, event("c", "p")))
-    assert _lag(services) == 1   # caught up to just before c
+    chain = [event("n0")] + [event(f"n{i}", f"n{i - 1}") for i in range(1, 61)]
+    ok(ingest(client, auth, *chain))
+    lag = _lag(services)
+    deeper = [event(f"n{i}", f"n{i - 1}") for i in range(61, 66)]
+    response = ingest(client, auth, *deeper)   # n65 would sit 65 levels deep
+    assert response.status_code == 422
+    assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(4, "parent_depth")]
+    assert ok(ingest(client, auth, *deeper[:4]))["inserted"] == 4
+    assert _lag(services) == lag + 4           # neither batch waited for the projection
+    services.runner.run_until_idle()
+    deepest = ok(client.get("/v1/events/", params={"depth": 64, "limit": 1,
+                                                   "sorting": "-timestamp"}, headers=auth))
+    assert deepest["pagination"]["total_count"] == 65
 
 
 def test_a_cycle_through_an_unprojected_pending_child_is_rejected(
