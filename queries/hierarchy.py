@@ -20,10 +20,12 @@ _CHUNK = 900
 
 
 
-def recorded_trees(conn: Connection, organization_id: UUID,
-                   links: Sequence[BatchLink]) -> RecordedTrees:
-    """What ingestion needs to check a batch's parent links (see `domain.hierarchy`)."""
-    refs = {link.parent_ref for link in links if link.parent_ref}
+def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[BatchLink],
+                   unprojected: Sequence[BatchLink] = ()) -> RecordedTrees:
+    """What ingestion needs to check a batch's parent links (see `domain.hierarchy`), given
+    the recorded events this read model does not hold yet (`unprojected`)."""
+    refs = {link.parent_ref for link in (*unprojected, *links) if link.parent_ref}
+    refs -= {ref for link in unprojected for ref in link.refs}   # not in the read model
     found = _by_reference(conn, organization_id, refs)
     root_refs: dict[UUID, str | None] = {}
     for chunk in _chunks(sorted({row.root_id for row in found.values()})):
@@ -46,7 +48,7 @@ def recorded_trees(conn: Connection, organization_id: UUID,
     pending: dict[str, int] = {}
     for child, ref in waiting.items():
         pending[ref] = max(pending.get(ref, 0), 1 + heights.get(child, 0))
-    return RecordedTrees(nodes, pending)
+    return RecordedTrees(nodes, pending, unprojected)
 
 
 def _by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dict[str, Any]:

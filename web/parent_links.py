@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -71,9 +70,9 @@ class ParentLinks:
             own_refs = {ref for link in links for ref in link.refs}
             if not any(link.parent_ref in own_refs for link in tail):
                 with services.store.engine.connect() as conn:
-                    recorded = recorded_trees(conn, organization_id, [*tail, *links])
+                    recorded = recorded_trees(conn, organization_id, links, tail)
                 if own_refs.isdisjoint(recorded.pending_heights):
-                    return replace(recorded, unprojected=tail)
+                    return recorded
         while runner.positions()[EVENTS] < target:
             runner.catch_up(runner.projections[EVENTS])
         with services.store.engine.connect() as conn:
