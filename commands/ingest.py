@@ -242,41 +242,44 @@ def _fields(cmd: IngestEvents, raw: dict[str, Any], loc: tuple[str | int, ...],
     if type(name) is not str or not 1 <= len(name) <= MAX_NAME:
         _check_name(name, loc, errors)
 
-    occurred_at = cmd.received_at
-    if get("timestamp") is not None:
-        occurred_at = _timestamp(raw["timestamp"], cmd.received_at, (*loc, "timestamp"), errors)
+    timestamp = get("timestamp")
+    occurred_at = cmd.received_at if timestamp is None \
+        else _timestamp(timestamp, cmd.received_at, (*loc, "timestamp"), errors)
 
     customer_ref = get("customer_id")
     customer_id = None if customer_ref is None \
         else _uuid(customer_ref, (*loc, "customer_id"), errors)
-    external_customer_id = _text(get("external_customer_id"), loc, "external_customer_id",
-                                 errors)
+    external_customer_ref = get("external_customer_id")
+    external_customer_id = _text(external_customer_ref, loc, "external_customer_id", errors)
     if (customer_id is None) == (external_customer_id is None) and not any(
             e.loc[:3] == loc and e.loc[3:4] in (("customer_id",), ("external_customer_id",))
             for e in errors):
         errors.append(FieldError(
             loc, "Exactly one of customer_id or external_customer_id is required",
-            "customer_reference", {k: raw.get(k) for k in ("customer_id",
-                                                           "external_customer_id")}))
+            "customer_reference", {"customer_id": customer_ref,
+                                   "external_customer_id": external_customer_ref}))
     organization = get("organization_id")
     if organization is not None and str(organization) != str(cmd.organization_id):
         errors.append(FieldError((*loc, "organization_id"),
                                  "Setting organization_id is disallowed when using an "
                                  "organization token.", "organization_token", organization))
     metadata: dict[str, Any] = {}
-    if get("metadata") is not None:
-        metadata, problems = validate_metadata(raw["metadata"], (*loc, "metadata"))
+    raw_metadata = get("metadata")
+    if raw_metadata is not None:
+        metadata, problems = validate_metadata(raw_metadata, (*loc, "metadata"))
         errors.extend(problems)
     member_ref = get("member_id")
+    external_member_ref = get("external_member_id")
+    parent_ref = get("parent_id")
     # The instant, not its spelling: a retry may write the same time with another offset.
-    payload = {"name": name, "timestamp": None if get("timestamp") is None else occurred_at,
-               "customer_id": customer_ref,
-               "external_customer_id": get("external_customer_id"), "member_id": member_ref,
-               "external_member_id": get("external_member_id"), "parent_id": get("parent_id"),
-               "metadata": metadata}
-    span = None if get("span") is None else parse_span(raw["span"], (*loc, "span"), errors)
+    payload = {"name": name, "timestamp": None if timestamp is None else occurred_at,
+               "customer_id": customer_ref, "external_customer_id": external_customer_ref,
+               "member_id": member_ref, "external_member_id": external_member_ref,
+               "parent_id": parent_ref, "metadata": metadata}
+    raw_span = get("span")
+    span = None if raw_span is None else parse_span(raw_span, (*loc, "span"), errors)
     if span is not None:
-        payload["span"] = raw["span"]
+        payload["span"] = raw_span
     return {
         "organization_id": cmd.organization_id,
         "name": name,
@@ -286,10 +289,9 @@ def _fields(cmd: IngestEvents, raw: dict[str, Any], loc: tuple[str | int, ...],
         "external_customer_id": external_customer_id,
         "member_id": None if member_ref is None
         else _uuid(member_ref, (*loc, "member_id"), errors),
-        "external_member_id": _text(get("external_member_id"), loc, "external_member_id",
-                                    errors),
+        "external_member_id": _text(external_member_ref, loc, "external_member_id", errors),
         "external_id": _text(get("external_id"), loc, "external_id", errors),
-        "parent_ref": _text(get("parent_id"), loc, "parent_id", errors),
+        "parent_ref": _text(parent_ref, loc, "parent_id", errors),
         "metadata": metadata,
         "fingerprint": fingerprint(payload),
         "span_id": span.span_id if span else None,

@@ -21,6 +21,7 @@ RESERVED_KEYS = frozenset({DURATION_KEY})
 """Metadata keys the ledger sets itself (a span's duration), never accepted from clients."""
 
 _STRUCTURED = frozenset({"_cost", "_llm"}) | RESERVED_KEYS
+_COST_KEYS = frozenset({"amount", "currency"})
 
 _DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
@@ -79,7 +80,9 @@ def parse_cost_amount(value: Any) -> Decimal | None:
     """A cost amount in cents from a JSON number or a decimal string; None when invalid."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | Decimal):
+    if type(value) is Decimal:
+        amount = value  # what a JSON number with a fraction decodes to: no copy
+    elif isinstance(value, int | Decimal):
         amount = Decimal(value)
     elif isinstance(value, str):
         if not _DECIMAL_TEXT.fullmatch(value.strip()):
@@ -120,8 +123,7 @@ def _cost(value: Any, loc: Loc, errors: list[FieldError]) -> Any:
     elif currency.lower() != "usd":
         errors.append(FieldError((*loc, "currency"), "Only 'usd' is supported", "currency",
                                  currency))
-    extra = set(value) - {"amount", "currency"}
-    for key in sorted(extra):
+    for key in sorted(value.keys() - _COST_KEYS):
         errors.append(FieldError((*loc, key), "Extra inputs are not permitted", "extra_forbidden",
                                  value[key]))
     return {"amount": amount, "currency": "usd"} if amount is not None else value
@@ -136,9 +138,7 @@ def _llm(value: Any, loc: Loc, errors: list[FieldError]) -> Any:
             errors.append(FieldError((*loc, key), "Field required", "missing", value))
     for key, item in value.items():
         here = (*loc, key)
-        if key in _LLM_STRS and not isinstance(item, str):
-            errors.append(FieldError(here, "Input should be a valid string", "string_type", item))
-        elif key in _LLM_OPTIONAL_STRS and item is not None and not isinstance(item, str):
+        if key in _LLM_STRS and not isinstance(item, str) or key in _LLM_OPTIONAL_STRS and item is not None and not isinstance(item, str):
             errors.append(FieldError(here, "Input should be a valid string", "string_type", item))
         elif key in (*_LLM_INTS, "cached_input_tokens") and (
                 isinstance(item, bool) or not isinstance(item, int)):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from uuid import UUID, uuid5
+from hashlib import sha1
+from uuid import UUID, SafeUUID
 
 LEDGER_NAMESPACE = UUID("6f1c4f9e-5a0b-4c1e-9d57-3b8a1f0e2c44")
 
@@ -26,23 +27,38 @@ def new_id() -> UUID:
     return UUID(int=value)
 
 
+_VERSION_BITS = ~(0xF000 << 64) & ~(0xC000 << 48)
+_VERSION_5 = 5 << 76 | 0x8000 << 48
+_UNKNOWN = SafeUUID.unknown
+
+
+def _uuid5(namespace: UUID, name: str) -> UUID:
+    """`uuid.uuid5(namespace, name)`, built the way `UUID.__init__` builds it but without its
+    argument checks (most of its time): ingestion derives one id per event."""
+    digest = sha1(namespace.bytes + bytes(name, "utf-8")).digest()
+    uid = object.__new__(UUID)
+    object.__setattr__(uid, "int", int.from_bytes(digest[:16]) & _VERSION_BITS | _VERSION_5)
+    object.__setattr__(uid, "is_safe", _UNKNOWN)
+    return uid
+
+
 def organization_id(name: str) -> UUID:
-    return uuid5(LEDGER_NAMESPACE, f"organization:{name}")
+    return _uuid5(LEDGER_NAMESPACE, f"organization:{name}")
 
 
 def access_token_id(token_hash: str) -> UUID:
-    return uuid5(LEDGER_NAMESPACE, f"access-token:{token_hash}")
+    return _uuid5(LEDGER_NAMESPACE, f"access-token:{token_hash}")
 
 
 def event_type_id(organization: UUID, name: str) -> UUID:
-    return uuid5(organization, f"event-type:{name}")
+    return _uuid5(organization, f"event-type:{name}")
 
 
 def keyed_event_id(organization: UUID, external_id: str) -> UUID:
     """The ledger id of a usage event sent with an idempotency key."""
-    return uuid5(organization, f"event:{external_id}")
+    return _uuid5(organization, f"event:{external_id}")
 
 
 def claim_id(scope: UUID, kind: str, value: str) -> UUID:
     """The id of the claim on a unique value (an email, an external id) within a scope."""
-    return uuid5(scope, f"claim:{kind}:{value}")
+    return _uuid5(scope, f"claim:{kind}:{value}")

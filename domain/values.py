@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from decimal import Context, Decimal
+from datetime import UTC, datetime
+from decimal import Context, Decimal, DecimalException, Rounded
 from typing import Any
 from uuid import UUID
 
 import orjson
-
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 """One decoder for every call: `json.loads(..., parse_float=...)` builds a new one each time,
@@ -72,11 +71,58 @@ def dumps_str(value: Any) -> str:
 
 
 def canonical_json(value: Any) -> str:
-    """Sorted keys and normalised numbers: equal values give equal text (1.0 == 1)."""
+    """Sorted keys and normalised numbers: equal values give equal text (1.0 == 1).
+
+    orjson walks the value itself when it would write what the general walk writes."""
+    if _plain(value):
+        try:
+            return orjson.dumps(value, default=_canonical_number,
+                                option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:
+            pass  # a key that is not a str, an integer beyond 64 bits: the general walk decides
     return orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS).decode()
 
 
 _PLAIN = frozenset((str, bool, type(None)))
+_NATIVE = frozenset((str, int, bool, type(None), Decimal, UUID))
+
+
+def _plain(value: Any) -> bool:
+    """Whether orjson writes `value` as `_canonical` would once its Decimals are written by
+    `_canonical_number`: only dicts, lists, tuples, UTC (or naive) datetimes and the `_NATIVE`
+    types, never subclasses (orjson writes floats and enums in its own way)."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:  # orjson writes datetimes as isoformat() does only in these zones
+        return kind in _NATIVE or (kind is datetime and (value.tzinfo is None
+                                                         or value.tzinfo is UTC))
+    for item in items:
+        if type(item) not in _NATIVE and not _plain(item):
+            return False
+    return True
+
+
+_NORMALIZE = Context(prec=28)
+_NORMALIZE.traps[Rounded] = True
+"""The context of `_canonical_number` for values of at most 28 digits; rounding (more digits)
+raises, as does anything else the default context traps."""
+
+
+def _canonical_number(value: int | Decimal) -> orjson.Fragment:
+    exact = Decimal(value)
+    try:
+        number = exact.normalize(_NORMALIZE)
+    except DecimalException:
+        # normalize() rounds to the context precision: give it every digit the value has.
+        number = exact.normalize(Context(prec=max(28, len(exact.as_tuple().digits))))
+    number = number or Decimal(0)
+    text = str(number)  # plain notation unless it has an exponent: write short ones out
+    if "E" in text and abs(number.adjusted()) < 100:
+        text = format(number, "f")
+    return orjson.Fragment(text.encode())
 
 
 def _canonical(value: Any) -> Any:
@@ -89,12 +135,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | Decimal):
-        exact = Decimal(value)
-        # normalize() rounds to the context precision: give it every digit the value has.
-        number = exact.normalize(Context(prec=max(28, len(exact.as_tuple().digits)))) \
-            or Decimal(0)
-        text = format(number, "f") if abs(number.adjusted()) < 100 else str(number)
-        return orjson.Fragment(text.encode())
+        return _canonical_number(value)
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -34,7 +34,7 @@ scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.decimals(allow_nan=False, allow_infinity=False),
     st.uuids(),
-    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])),
+    st.datetimes(timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=-5))])),
 )
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
@@ -47,6 +47,15 @@ def test_writes_the_library_bytes_and_reads_them_back_exactly(state: dict[str, A
     stored = LEDGER.encode(state)
     assert stored == LIBRARY.encode(state)
     assert LEDGER.decode(stored) == LIBRARY.decode(stored) == state
+
+
+@settings(max_examples=500)
+@given(st.datetimes(timezones=st.none() | st.just(UTC) | st.timezones() | st.sampled_from(
+    [timezone(timedelta(0), "Z"), timezone(timedelta(seconds=-3661)),
+     timezone(timedelta(hours=5, minutes=30, microseconds=1))])))
+def test_writes_datetimes_of_every_zone_as_the_library_does(at: datetime) -> None:
+    state = {"at": at, "nested": {"at": [at]}}
+    assert LEDGER.encode(state) == LIBRARY.encode(state)
 
 
 def test_keeps_every_digit_of_integers_beyond_64_bits() -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Context, Decimal
+from enum import Enum, IntEnum
+from typing import Any
+from uuid import UUID
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -103,3 +108,94 @@ def test_canonical_json_keeps_digits_beyond_the_default_decimal_precision() -> N
     b = Decimal("0.12345678901234567890123456789013")
     assert canonical_json(a) != canonical_json(b)
     assert canonical_json(a) == "0.12345678901234567890123456789012"
+
+
+def _canonical_json_before(value: Any) -> str:
+    """`canonical_json` as it was while a Python walk built the canonical value: the fingerprints
+    recorded in existing ledgers were computed with it."""
+    return orjson.dumps(_canonical_before(value), option=orjson.OPT_SORT_KEYS).decode()
+
+
+_PLAIN_BEFORE = frozenset((str, bool, type(None)))
+
+
+def _canonical_before(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k if type(k) is str else str(k):
+                v if type(v) in _PLAIN_BEFORE else _canonical_before(v)
+                for k, v in value.items()}
+    if kind is int and -(2 ** 63) <= value < 2 ** 63:
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal):
+        exact = Decimal(value)
+        number = exact.normalize(Context(prec=max(28, len(exact.as_tuple().digits)))) \
+            or Decimal(0)
+        text = format(number, "f") if abs(number.adjusted()) < 100 else str(number)
+        return orjson.Fragment(text.encode())
+    if isinstance(value, dict):
+        return {str(k): _canonical_before(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical_before(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return str(value)
+
+
+class _Colour(Enum):
+    RED = "red"
+
+
+class _Size(IntEnum):
+    BIG = 10**20
+
+
+class _Text(str):
+    pass
+
+
+_numbers = (st.integers() | st.integers(min_value=2**62, max_value=2**65).flatmap(
+    lambda n: st.sampled_from([n, -n])) | st.integers(min_value=0, max_value=2**400)
+    | st.decimals() | st.decimals(places=2) | st.sampled_from([
+        Decimal("1.0"), Decimal("1E+3"), Decimal("-0"), Decimal("-0.000"), Decimal("0E+7"),
+        Decimal("1E+99"), Decimal("1E+100"), Decimal("-1.5E-100"), Decimal("12E-99"),
+        Decimal("9" * 28), Decimal("9" * 29), Decimal("1" + "0" * 40), Decimal("1E+999999"),
+        Decimal("1.5E-1000026"), Decimal("9" * 40 + "E+999960"), Decimal("sNaN"), 2**64 - 1,
+        2**63, -(2**63), -(2**63) - 1, 2**64]))
+_leaves = (st.none() | st.booleans() | _numbers | st.text() | st.uuids()
+           | st.datetimes(timezones=st.none() | st.just(UTC) | st.timezones()
+                          | st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23),
+                                                              max_value=timedelta(hours=23))))
+           | st.dates() | st.floats() | st.sampled_from([_Colour.RED, _Size.BIG, _Text("t")]))
+_keys = st.text() | st.integers() | st.booleans() | st.none() | st.uuids() \
+    | st.sampled_from([_Text("k"), 1.5])
+_json_values = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=4)
+                            | st.lists(inner, max_size=3).map(tuple)
+                            | st.dictionaries(_keys, inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=1000)
+@given(_json_values)
+def test_canonical_json_writes_what_it_always_wrote(value: Any) -> None:
+    try:
+        expected = _canonical_json_before(value)
+    except (ArithmeticError, TypeError) as e:
+        with pytest.raises(type(e)):
+            canonical_json(value)
+    else:
+        assert canonical_json(value) == expected
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(st.text(), st.none() | st.booleans() | st.text() | _numbers.filter(
+    lambda n: not (isinstance(n, Decimal) and n.is_snan())), max_size=6))
+def test_canonical_json_of_ingested_payloads_is_unchanged(metadata: dict[str, Any]) -> None:
+    payload = {"name": "api.request", "timestamp": datetime(2024, 5, 1, 12, 0, 0, 1, UTC),
+               "customer_id": None, "external_customer_id": "c-1", "parent_id": None,
+               "metadata": {**metadata, "_cost": {"amount": Decimal("0.625000"),
+                                                  "currency": "usd"}}}
+    assert canonical_json(payload) == _canonical_json_before(payload)
