@@ -258,7 +258,7 @@ class _Rows:
         applied: list[Any] = []
         for event in events:
             if isinstance(event, UsageRecorded):
-                if not metered or event.organization_id not in metered:
+                if event.organization_id not in metered:
                     continue
                 if event.customer_id is not None:
                     customer_ids.add(event.customer_id)

@@ -113,4 +113,3 @@ class ParentLinks:
                 conn.execute(text("SELECT pg_advisory_unlock(CAST(:c AS integer), "
                                   "CAST(:k AS integer))"), key)
                 conn.commit()
-
