@@ -28,7 +28,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -60,17 +60,16 @@ SUM_FILTER = {"conjunction": "and", "clauses": [
 
 
 def batches(events: int, customers: int, end: datetime, seed: int = 11
-            ) -> list[list[dict[str, Any]]]:
+            ) -> Iterator[list[dict[str, Any]]]:
+    """The events, 1,000 per batch, made as they are ingested (10M at once would not fit)."""
     rng = random.Random(seed)
-    out = []
     for start in range(0, events, 1000):
-        out.append([{
+        yield [{
             "name": rng.choice(NAMES),
             "external_customer_id": f"customer-{rng.randrange(customers):04d}",
             "timestamp": (end - timedelta(seconds=rng.randrange(DAYS * 86400))).isoformat(),
             "metadata": {"tokens": rng.randint(10, 8000), "model": rng.choice(MODELS)},
-        } for _ in range(start, min(start + 1000, events))])
-    return out
+        } for _ in range(start, min(start + 1000, events))]
 
 
 def percentiles(samples: list[float]) -> str:

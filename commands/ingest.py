@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 from commands.ledger import IntegrityError, Ledger
 from commands.recorded import first_states
 from domain import ids
@@ -44,13 +46,24 @@ class IngestEvents:
     received_at: datetime
 
 
+class EventOutcome(NamedTuple):
+    status: str
+    event_id: UUID
+    external_id: str | None
+
+
 @dataclass
 class IngestResult:
     inserted: int = 0
     duplicates: int = 0
     conflicts: int = 0
-    results: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[EventOutcome] = field(default_factory=list)
     position: int = 0
+
+    def details(self) -> list[dict[str, Any]]:
+        """One result per event, in request order (the `?details=true` extension)."""
+        return [{"status": o.status, "id": str(o.event_id), "external_id": o.external_id}
+                for o in self.outcomes]
 
 
 class _Candidate(NamedTuple):
@@ -97,15 +110,15 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate]) -> 
             status = DUPLICATE if earlier == digest else CONFLICT
             result.duplicates += 1
             result.conflicts += status == CONFLICT
-            result.results.append({"status": status, "id": str(candidate.event_id),
-                                   "external_id": candidate.fields["external_id"]})
+            result.outcomes.append(EventOutcome(status, candidate.event_id,
+                                                candidate.fields["external_id"]))
             continue
         seen[candidate.event_id] = digest
-        to_record.append(_usage_event(candidate.event_id, cmd.received_at,
+        to_record.append(_usage_entry(ledger, candidate.event_id, cmd.received_at,
                                       spans.mark(candidate)))
         result.inserted += 1
-        result.results.append({"status": INSERTED, "id": str(candidate.event_id),
-                               "external_id": candidate.fields["external_id"]})
+        result.outcomes.append(EventOutcome(INSERTED, candidate.event_id,
+                                            candidate.fields["external_id"]))
     new_types = [EventType(organization_id=cmd.organization_id, name=name)
                  for type_id, name in type_ids.items() if type_id not in recorded]
     spans.raise_errors()
@@ -116,23 +129,22 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate]) -> 
 
 _USAGE_DEFAULTS = {f.name: f.default for f in dataclass_fields(UsageRecorded)
                    if f.default is not MISSING}
-_USAGE_FIELDS = frozenset(f.name for f in dataclass_fields(UsageRecorded))
+_USAGE_STATE = frozenset(f.name for f in dataclass_fields(UsageRecorded)) \
+    - {"originator_id", "originator_version"}
 
 
-def _usage_event(event_id: UUID, received_at: datetime, fields: dict[str, Any]) -> UsageRecorded:
-    """`UsageRecorded(originator_id=event_id, originator_version=1, timestamp=received_at,
-    **fields)`, built the way the event store's mapper builds events: a frozen dataclass's
-    constructor sets each field through `object.__setattr__`, too slow for thousands per batch.
-    Fields that do not match the class go through the constructor, which rejects them."""
-    state = {"originator_id": event_id, "originator_version": 1, "timestamp": received_at,
-             **fields}
+def _usage_entry(ledger: Ledger, event_id: UUID, received_at: datetime,
+                 fields: dict[str, Any]) -> StoredEvent:
+    """The ledger entry of `UsageRecorded(originator_id=event_id, originator_version=1,
+    timestamp=received_at, **fields)`, written without building the event (see
+    `Ledger.entry`). Fields that do not match the class go through its constructor, which
+    rejects them."""
+    state = {"timestamp": received_at, **fields}
     for name, default in _USAGE_DEFAULTS.items():
         state.setdefault(name, default)
-    if state.keys() != _USAGE_FIELDS or type(event_id) is not UUID:
-        return UsageRecorded(**state)
-    event = object.__new__(UsageRecorded)
-    object.__setattr__(event, "__dict__", state)
-    return event
+    if state.keys() != _USAGE_STATE or type(event_id) is not UUID:
+        UsageRecorded(originator_id=event_id, originator_version=1, **state)
+    return ledger.entry(UsageRecorded, event_id, state)
 
 
 def _check_links(cmd: IngestEvents, candidates: list[_Candidate],

@@ -41,7 +41,7 @@ def _select(recorder: Any, chunk: list[UUID]) -> list[tuple[UUID, bytes]]:
         ).format(schema=Identifier(recorder.datastore.schema),
                  table=Identifier(recorder.events_table_name))
         with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, [chunk])
+            curs.execute(statement, [chunk], binary=True)
             return [(row["originator_id"], row["state"]) for row in curs.fetchall()]
     if isinstance(recorder, SQLiteApplicationRecorder):
         marks = ",".join("?" * len(chunk))

@@ -26,6 +26,9 @@ from eventsourcing.persistence import (
 )
 
 _SCALARS = frozenset((str, int, bool, type(None)))
+_NOTHING_IMPLICIT = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+"""Subclasses and dataclasses go to the default hook (which refuses them) instead of being
+written in orjson's own way."""
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
@@ -67,6 +70,32 @@ class LedgerTranscoder(JSONTranscoder):
             return orjson.dumps(self._tag(obj))
         except (_NotExactError, orjson.JSONEncodeError):
             return super().encode(obj)
+
+    def encode_exact_json(self, state: dict[str, Any]) -> bytes:
+        """`encode(state)` for a state whose top-level values may be UUIDs or datetimes and
+        whose nested values are exact JSON values only (str, int, bool, None, Decimal, dicts
+        and lists of them; never a float): a validated usage event. orjson walks the nested
+        values itself and tags Decimals through its default hook, about half the cost of the
+        general walk for thousands of events per batch. The bytes are `encode`'s (tested)."""
+        encoders = self._encoders
+        tagged = {}
+        for key, item in state.items():
+            kind = type(item)
+            if kind is UUID or kind is datetime:
+                name, encode = encoders[kind]
+                tagged[key] = {"_type_": name, "_data_": encode(item)}
+            else:
+                tagged[key] = item
+        try:
+            return orjson.dumps(tagged, default=self._tag_decimal, option=_NOTHING_IMPLICIT)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a subclass: the general walk
+            return self.encode(state)
+
+    def _tag_decimal(self, value: Any) -> Any:
+        if type(value) is not Decimal:
+            raise TypeError(type(value).__name__)
+        name, encode = self._encoders[Decimal]
+        return {"_type_": name, "_data_": encode(value)}
 
     def decode(self, data: bytes) -> Any:
         try:

@@ -104,3 +104,21 @@ def test_other_registered_transcodings_work_with_nested_typed_values() -> None:
     state = {"where": [_Point(Decimal("1.50"))]}
     assert ledger.encode(state) == library.encode(state)
     assert ledger.decode(library.encode(state)) == state
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.text(max_size=20),
+              st.integers(min_value=-(2**70), max_value=2**70),
+              st.decimals(allow_nan=False, allow_infinity=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20)
+"""What a validated usage event's metadata holds: JSON parsed exactly (no floats)."""
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(max_size=8), st.one_of(
+    st.uuids(), st.datetimes(timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=2))])),
+    json_values), max_size=8))
+def test_the_exact_json_path_writes_the_same_bytes(state: dict[str, Any]) -> None:
+    assert LEDGER.encode_exact_json(state) == LIBRARY.encode(state)  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ def ingest(call: Call) -> Any:
     data: dict[str, Any] = {"inserted": result.inserted, "duplicates": result.duplicates,
                             "conflicts": result.conflicts}
     if call.request.query_params.get("details", "").lower() in ("1", "true", "yes"):
-        data["results"] = result.results
+        data["results"] = result.details()
     return json_response(data, headers={POSITION_HEADER: str(result.position)})
 
 
