@@ -1,6 +1,9 @@
 """Bulk writes of read-model rows: thousands per batch, without a Python round of SQLAlchemy
 parameter processing per row (the projections' main cost otherwise).
 
+Updates of existing rows by primary key: one `executemany` of the stored values (pipelined by
+psycopg), an index lookup each.
+
 PostgreSQL: rows are COPied (text format, psycopg's C adapters), straight into the table or, when
 a conflict action is given, into a temporary staging table first. SQLite: one `executemany` of
 the values as SQLAlchemy stores them (uuid hex, UTC text, decimal text, JSON text).
@@ -40,6 +43,31 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
     marks = ", ".join("?" * len(table.columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}){conflict}",
                          values)
+
+
+def update_rows(conn: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> None:
+    """Set `columns` of existing rows: each row is (primary key, *values in `columns` order)."""
+    if not rows:
+        return
+    (key,) = table.primary_key.columns
+    targets = [key, *(table.c[name] for name in columns)]
+    if conn.dialect.name == "postgresql":  # psycopg adapts the rest itself
+        stored = [(i, dumps_str) for i, c in enumerate(targets) if isinstance(c.type, JSON)]
+        mark = "%s"
+    else:
+        stored = [(i, store) for i, c in enumerate(targets)
+                  if (store := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
+        mark = "?"
+    values = []
+    for row in rows:
+        value = list(row)
+        for i, store in stored:
+            if value[i] is not None:
+                value[i] = store(value[i])
+        values.append((*value[1:], value[0]))
+    conn.exec_driver_sql(f"UPDATE {table.name} SET {', '.join(f'{c} = {mark}' for c in columns)} "
+                         f"WHERE {key.name} = {mark}", values)
 
 
 def _copy(conn: Connection, table: Table, columns: str, rows: Sequence[tuple[Any, ...]],

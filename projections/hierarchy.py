@@ -19,9 +19,9 @@ processes racing), the link recorded last stays pending and never attaches.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
@@ -36,15 +36,19 @@ from sqlalchemy import (
 )
 
 from domain.hierarchy import Totals, add_totals, as_uuid, numeric_leaves, sum_totals
+from projections.bulk import update_rows
 from projections.tables import events
 
 _CHUNK = 900
 T = TypeVar("T")
 
 
-def ancestors_in(path: str | None) -> list[UUID]:
-    """The ancestors a `path` holds, nearest first."""
-    return [UUID(part) for part in reversed(path.split("/")[:-1])] if path else []
+class _Place(NamedTuple):
+    """Where an event sits in its tree: root, depth and `path` ("" for a root)."""
+
+    root_id: UUID
+    depth: int
+    path: str
 
 
 @dataclass
@@ -57,92 +61,115 @@ class _Delta:
         add_totals(self.totals, other.totals)
 
 
-@dataclass(frozen=True)
-class _Place:
-    """Where an event sits in its tree: root, depth and `path` ("" for a root)."""
-
-    root_id: UUID
-    depth: int
-    path: str
-
-
-@dataclass
 class _Batch:
-    """The links of one batch, in memory."""
+    """The links of one batch, in memory. Events are numbered (ints hash far cheaper than
+    UUIDs): the batch's rows by position, then the recorded events the batch names."""
 
-    rows: dict[UUID, dict[str, Any]]
-    links: dict[UUID, UUID] = field(default_factory=dict)
-    """child -> parent, for every link made by this batch."""
-    maker: dict[UUID, int] = field(default_factory=dict)
-    """child -> position in the batch of the event that made the link."""
-    recorded: dict[UUID, _Place] = field(default_factory=dict)
-    """recorded parents, where they are now."""
-    places: dict[UUID, _Place] = field(default_factory=dict)
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.ids: list[UUID] = [row["id"] for row in rows]
+        self.number: dict[UUID, int] = {node_id: i for i, node_id in enumerate(self.ids)}
+        self.links: dict[int, int] = {}
+        """child -> parent, for every link made by this batch."""
+        self.maker: dict[int, int] = {}
+        """child -> position in the batch of the event that made the link."""
+        self.recorded: dict[int, _Place] = {}
+        """recorded parents, where they are now."""
+        self.places: dict[int, _Place] = {}
+        self.segments: dict[int, tuple[list[UUID], int | None]] = {}
+        self.ancestors: dict[str, UUID] = {}
 
-    def step(self, node: UUID) -> UUID | None:
+    def node(self, event_id: UUID) -> int:
+        """The number of a recorded event, given on first sight."""
+        number = self.number.get(event_id)
+        if number is None:
+            number = self.number[event_id] = len(self.ids)
+            self.ids.append(event_id)
+        return number
+
+    def moving_root(self, node: int) -> int | None:
+        """For a recorded parent: its recorded root, when this batch moves that root."""
+        place = self.recorded.get(node)
+        if place is None:
+            return None
+        root = self.number.get(place.root_id)
+        return root if root is not None and root != node and root in self.links else None
+
+    def step(self, node: int) -> int | None:
         """The next node up whose place `node`'s place derives from: its new parent, or, for a
         recorded parent, its recorded root when that root is moving."""
         parent = self.links.get(node)
-        if parent is not None:
-            return parent
-        place = self.recorded.get(node)
-        if place is not None and place.root_id != node and place.root_id in self.links:
-            return place.root_id
-        return None
+        return parent if parent is not None else self.moving_root(node)
 
-    def place(self, node: UUID) -> _Place:
+    def place(self, node: int) -> _Place:
         """Where `node` ends up once the batch's links are made."""
-        walked: list[UUID] = []
-        current: UUID | None = node
-        while current is not None and current not in self.places:
+        places = self.places
+        found = places.get(node)
+        if found is not None:
+            return found
+        walked: list[int] = []
+        current: int | None = node
+        while current is not None and current not in places:
             walked.append(current)
             current = self.step(current)
         for item in reversed(walked):
-            self.places[item] = self._derive(item)
-        return self.places[node]
+            places[item] = self._derive(item)
+        return places[node]
 
-    def _derive(self, node: UUID) -> _Place:
+    def _derive(self, node: int) -> _Place:
         parent = self.links.get(node)
         if parent is not None:
             above = self.places[parent]
-            return _Place(above.root_id, above.depth + 1, f"{above.path}{parent.hex}/")
+            return _Place(above.root_id, above.depth + 1, f"{above.path}{self.ids[parent].hex}/")
         place = self.recorded.get(node)
         if place is None:
-            return _Place(node, 0, "")
-        if place.root_id in self.links and place.root_id != node:
-            root = self.places[place.root_id]
-            return _Place(root.root_id, root.depth + place.depth, root.path + place.path)
-        return place
+            return _Place(self.ids[node], 0, "")
+        root = self.moving_root(node)
+        if root is None:
+            return place
+        new_root = self.places[root]
+        return _Place(new_root.root_id, new_root.depth + place.depth, new_root.path + place.path)
 
-    def segment(self, parent: UUID) -> tuple[list[UUID], UUID | None]:
+    def segment(self, parent: int) -> tuple[list[UUID], int | None]:
         """For a recorded parent: the recorded events from it up to its recorded root, and the
         moving root to continue from (None when the root stays a root)."""
-        place = self.recorded[parent]
-        chain = [parent, *ancestors_in(place.path)] if place.root_id != parent else [parent]
-        root = chain[-1]
-        return (chain[:-1], root) if root in self.links else (chain, None)
+        found = self.segments.get(parent)
+        if found is None:
+            place = self.recorded[parent]
+            chain = [self.ids[parent]]
+            if place.root_id != chain[0]:
+                chain += [self._ancestor(part) for part in reversed(place.path.split("/")[:-1])]
+            root = self.number.get(chain[-1])
+            found = self.segments[parent] = (chain[:-1], root) \
+                if root is not None and root in self.links else (chain, None)
+        return found
+
+    def _ancestor(self, hex_id: str) -> UUID:
+        """An ancestor named by recorded paths, parsed once for the batch."""
+        ancestor = self.ancestors.get(hex_id)
+        if ancestor is None:
+            ancestor = self.ancestors[hex_id] = UUID(hex_id)
+        return ancestor
 
     def break_cycles(self) -> None:
         """Drop, from each cycle, the link made last (only a race can record one)."""
-        done: set[UUID] = set()
-        for start in sorted(self.links, key=self.maker.__getitem__):
+        done: set[int] = set()
+        links, maker = self.links, self.maker
+        for start in sorted(links, key=maker.__getitem__):
             while True:
-                path: list[UUID] = []
-                on_path: set[UUID] = set()
-                current: UUID | None = start
-                cycle: list[UUID] | None = None
+                on_path: dict[int, int] = {}  # node -> its rank on the walk
+                current: int | None = start
                 while current is not None and current not in done:
                     if current in on_path:
-                        cycle = path[path.index(current):]
+                        cycle = list(on_path)[on_path[current]:]
+                        culprit = max((n for n in cycle if n in links), key=maker.__getitem__)
+                        del links[culprit]
                         break
-                    on_path.add(current)
-                    path.append(current)
+                    on_path[current] = len(on_path)
                     current = self.step(current)
-                if cycle is None:
-                    done.update(path)
+                else:
+                    done.update(on_path)
                     break
-                culprit = max((n for n in cycle if n in self.links), key=self.maker.__getitem__)
-                del self.links[culprit]
 
 
 def link_batch(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -156,83 +183,97 @@ def link_batch(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def _link(conn: Connection, organization_id: UUID, rows: list[dict[str, Any]]) -> None:
-    batch = _Batch({row["id"]: row for row in rows})
-    by_ref: dict[str, UUID] = {}
-    for row in rows:
-        by_ref.setdefault(str(row["id"]), row["id"])
+    batch = _Batch(rows)
+    by_ref: dict[str, int] = {}
+    for position, row in enumerate(rows):
+        by_ref.setdefault(str(row["id"]), position)
         if row["external_id"]:
-            by_ref.setdefault(row["external_id"], row["id"])
+            by_ref.setdefault(row["external_id"], position)
     found = _lookup(conn, organization_id, {r["parent_ref"] for r in rows
                                             if r["parent_ref"] and r["parent_ref"] not in by_ref})
+    for event_id, place in found.values():
+        batch.recorded[batch.node(event_id)] = place
     for position, row in enumerate(rows):
-        if not row["parent_ref"]:
+        ref = row["parent_ref"]
+        if not ref:
             continue
-        parent = by_ref.get(row["parent_ref"]) or found.get(row["parent_ref"], (None,))[0]
-        if parent is not None and parent != row["id"]:
-            batch.links[row["id"]] = parent
-            batch.maker[row["id"]] = position
-    waiting = _waiting(conn, organization_id, by_ref)
-    if waiting:
-        position_of = {row["id"]: i for i, row in enumerate(rows)}
-        for child in waiting:
-            batch.links[child.id] = by_ref[child.ref]
-            batch.maker[child.id] = position_of[by_ref[child.ref]]
+        parent = by_ref.get(ref)
+        if parent is None and ref in found:
+            parent = batch.number[found[ref][0]]
+        if parent is not None and parent != position:
+            batch.links[position] = parent
+            batch.maker[position] = position
+    moved: dict[int, _Waiting] = {}
+    for child in _waiting(conn, organization_id, by_ref):
+        if batch.ids[by_ref[child.ref]] == child.id:
+            continue
+        node = batch.node(child.id)
+        batch.links[node] = batch.maker[node] = by_ref[child.ref]
+        moved[node] = child
     if not batch.links:
         return
-    batch.recorded = {node: place for node, place in found.values()}
     batch.break_cycles()
-    _write(conn, batch, {child.id: child for child in waiting if child.id in batch.links})
+    _write(conn, batch, {node: child for node, child in moved.items() if node in batch.links})
 
 
-def _write(conn: Connection, batch: _Batch, moved: Mapping[UUID, _Waiting]) -> None:
+def _write(conn: Connection, batch: _Batch, moved: Mapping[int, _Waiting]) -> None:
     """Place every new row and moved subtree, then add each subtree's totals to its new
     ancestors, bottom-up: each event's totals travel one step, not once per ancestor."""
-    own = {node: _Delta(1, numeric_leaves(batch.rows[node]["metadata"]))
-           for node in batch.links if node in batch.rows}
-    for root, waiting in moved.items():
-        own[root] = _Delta(1 + waiting.descendant_count, sum_totals((
-            numeric_leaves(waiting.metadata), waiting.subtree_totals or {})))
-    below: dict[UUID, _Delta] = defaultdict(_Delta)  # what flows into a moving event
+    rows, ids, links, place = batch.rows, batch.ids, batch.links, batch.place
+    in_batch = len(rows)
+    below: dict[int, _Delta] = {}  # what flows into a moving event
     recorded: dict[UUID, _Delta] = defaultdict(_Delta)  # what to add to recorded subtrees
     recorded_children: Counter[UUID] = Counter()
-    for node in sorted(batch.links, key=lambda n: -batch.place(n).depth):
-        parent = batch.links[node]
-        total = own[node]
+    for node in sorted(links, key=lambda n: -place(n).depth):
+        parent = links[node]
+        if node < in_batch:
+            total = _Delta(1, numeric_leaves(rows[node]["metadata"]))
+        else:
+            waiting = moved[node]
+            total = _Delta(1 + waiting.descendant_count, sum_totals((
+                numeric_leaves(waiting.metadata), waiting.subtree_totals or {})))
         if node in below:
-            total.add(below[node])  # own[node] is not read again
-        if parent in batch.rows:
-            batch.rows[parent]["child_count"] += 1
-            below[parent].add(total)
+            total.add(below[node])
+        if parent < in_batch:
+            rows[parent]["child_count"] += 1
+            if parent in below:
+                below[parent].add(total)
+            else:  # `total` is not read again: the parent's sum starts as it
+                below[parent] = total
             continue
-        recorded_children[parent] += 1
+        parent_id = ids[parent]
+        recorded_children[parent_id] += 1
         if parent in moved:
-            below[parent].add(total)
-            recorded[parent].add(total)
+            below.setdefault(parent, _Delta()).add(total)
+            recorded[parent_id].add(total)
             continue
         chain, moving_root = batch.segment(parent)
         for ancestor in chain:
             recorded[ancestor].add(total)
         if moving_root is not None:
-            below[moving_root].add(total)
-            recorded[moving_root].add(total)
+            below.setdefault(moving_root, _Delta()).add(total)
+            recorded[ids[moving_root]].add(total)
 
-    for node, row in batch.rows.items():
-        place = batch.place(node)
-        row.update(parent_id=batch.links.get(node), root_id=place.root_id, depth=place.depth,
-                   path=place.path or None)
-        if node in below:
-            row.update(descendant_count=below[node].count, subtree_totals=below[node].totals)
+    for node in links:
+        if node < in_batch:
+            row_place = place(node)
+            rows[node].update(parent_id=ids[links[node]], root_id=row_place.root_id,
+                              depth=row_place.depth, path=row_place.path or None)
+    for node, delta in below.items():
+        if node < in_batch:
+            rows[node].update(descendant_count=delta.count, subtree_totals=delta.totals)
     for root in moved:
-        place = batch.place(root)
+        root_place = place(root)
         # The subtree keeps its relative paths and depths below its new ancestors.
         conn.execute(update(events).where(or_(
-            events.c.id == root, (events.c.root_id == root) & events.c.parent_id.is_not(None)))
-            .values(root_id=place.root_id, depth=events.c.depth + place.depth,
-                    path=literal(place.path) + func.coalesce(events.c.path, "")))
+            events.c.id == ids[root],
+            (events.c.root_id == ids[root]) & events.c.parent_id.is_not(None)))
+            .values(root_id=root_place.root_id, depth=events.c.depth + root_place.depth,
+                    path=literal(root_place.path) + func.coalesce(events.c.path, "")))
     if moved:
         conn.execute(update(events).where(events.c.id == bindparam("b_id")).values(
             parent_id=bindparam("b_parent")),
-            [{"b_id": root, "b_parent": batch.links[root]} for root in moved])
+            [{"b_id": ids[root], "b_parent": ids[links[root]]} for root in moved])
     _add_to_recorded(conn, recorded, recorded_children)
 
 
@@ -241,17 +282,16 @@ def _add_to_recorded(conn: Connection, deltas: Mapping[UUID, _Delta],
     """Add new descendants (and children) to recorded events."""
     if not deltas:
         return
-    existing: dict[UUID, Totals] = {}
-    for chunk in _chunks(sorted(deltas), _CHUNK):
-        existing.update(conn.execute(select(events.c.id, events.c.subtree_totals)
-                                     .where(events.c.id.in_(chunk))).all())
-    conn.execute(update(events).where(events.c.id == bindparam("b_id")).values(
-        child_count=events.c.child_count + bindparam("b_children"),
-        descendant_count=events.c.descendant_count + bindparam("b_count"),
-        subtree_totals=bindparam("b_totals", type_=events.c.subtree_totals.type)),
-        [{"b_id": node, "b_children": children.get(node, 0), "b_count": delta.count,
-          "b_totals": add_totals(dict(existing.get(node) or {}), delta.totals)}
-         for node, delta in deltas.items()])
+    rows = []
+    for chunk in _chunks(list(deltas), _CHUNK):
+        for node, child_count, descendant_count, totals in conn.execute(
+                select(events.c.id, events.c.child_count, events.c.descendant_count,
+                       events.c.subtree_totals).where(events.c.id.in_(chunk))):
+            delta = deltas[node]
+            rows.append((node, child_count + children.get(node, 0),
+                         descendant_count + delta.count,
+                         add_totals(dict(totals or {}), delta.totals)))
+    update_rows(conn, events, ("child_count", "descendant_count", "subtree_totals"), rows)
 
 
 # --------------------------------------------------------------------------- reads
@@ -263,7 +303,8 @@ def _lookup(conn: Connection, organization_id: UUID,
     their places."""
     found: dict[str, tuple[UUID, _Place]] = {}
     for chunk in _chunks(sorted(refs), _CHUNK):
-        as_ids = [u for u in map(as_uuid, chunk) if u is not None]
+        # Our ids are 32 hex digits at least: shorter references are external ids only.
+        as_ids = [u for u in (as_uuid(ref) for ref in chunk if len(ref) >= 32) if u is not None]
         condition: ColumnElement[bool] = events.c.external_id.in_(chunk)
         if as_ids:
             condition = or_(condition, events.c.id.in_(as_ids))
@@ -289,8 +330,7 @@ class _Waiting:
     subtree_totals: Totals | None
 
 
-def _waiting(conn: Connection, organization_id: UUID, refs: Mapping[str, UUID]
-             ) -> list[_Waiting]:
+def _waiting(conn: Connection, organization_id: UUID, refs: Collection[str]) -> list[_Waiting]:
     """Recorded children still waiting for a parent named by one of these references.
 
     Usually few events wait, if any: they are read whole and matched here, and only a large
@@ -307,7 +347,7 @@ def _waiting(conn: Connection, organization_id: UUID, refs: Mapping[str, UUID]
         found = [row for chunk in _chunks(sorted(refs), _CHUNK) for row in _waiting_rows(
             conn, [*pending, events.c.parent_ref.in_(chunk)])]
     return [_Waiting(row.id, row.parent_ref, row.metadata, row.descendant_count,
-                     row.subtree_totals) for row in found if refs[row.parent_ref] != row.id]
+                     row.subtree_totals) for row in found]
 
 
 def _waiting_rows(conn: Connection, where: list[Any]) -> list[Any]:
