@@ -8,17 +8,28 @@ library binds the batch as one array of a composite type, which psycopg renders 
 (most of the insert time); this streams it with binary COPY into a temporary staging table, then
 moves it into the events table with one INSERT ... SELECT ... RETURNING under the lock. The COPY
 happens before the lock is taken, so concurrent batches overlap their transfers.
+
+Reading the notification log (what every projection does) runs the library's query, but reads the
+rows in binary into tuples: decoding each state from hex text, and building a dict row and a
+dataclass per notification, were most of a projection's read time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
 
 
 class PostgresCopyRecorder(PostgresApplicationRecorder):
@@ -42,6 +53,10 @@ class PostgresCopyRecorder(PostgresApplicationRecorder):
             "ORDER BY position RETURNING notification_id"
         ).format(schema=Identifier(datastore.schema), table=Identifier(events_table_name),
                  staging=staging)
+        self._select_log = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table}"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(events_table_name))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent],
@@ -61,3 +76,39 @@ class PostgresCopyRecorder(PostgresApplicationRecorder):
             self._notify_channel(curs)
             curs.execute(self._move_staging)
             return [row["notification_id"] for row in curs.fetchall()]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *,
+                             inclusive_of_start: bool = True) -> Sequence[Notification]:
+        conditions: list[Composed | SQL] = []
+        params: list[Any] = []
+        if start is not None:
+            conditions.append(SQL("notification_id >= %s") if inclusive_of_start
+                              else SQL("notification_id > %s"))
+            params.append(start)
+        if stop is not None:
+            conditions.append(SQL("notification_id <= %s"))
+            params.append(stop)
+        if topics:
+            conditions.append(SQL("topic = ANY(%s)"))
+            params.append(list(topics))
+        statement = self._select_log
+        if conditions:
+            statement += SQL(" WHERE ") + SQL(" AND ").join(conditions)
+        statement += SQL(" ORDER BY notification_id LIMIT %s")
+        params.append(limit)
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(statement, params, prepare=True)
+            return [_notification(*row) for row in curs.fetchall()]
+
+
+def _notification(position: int, originator_id: UUID, originator_version: int, topic: str,
+                  state: bytes) -> Notification:
+    """`Notification(...)` without the frozen dataclass constructor (a thousand per page)."""
+    notification = object.__new__(Notification)
+    object.__setattr__(notification, "__dict__", {
+        "originator_id": originator_id, "originator_version": originator_version,
+        "topic": topic, "state": state, "id": position})
+    return notification

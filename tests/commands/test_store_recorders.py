@@ -76,3 +76,23 @@ def test_concurrent_batches_are_all_recorded_exactly_once(services: Services) ->
     for batch in batches:  # each batch's events are contiguous: one transaction each
         start = recorded.index(batch[0].originator_id)
         assert recorded[start:start + 100] == [e.originator_id for e in batch]
+
+
+def test_the_notification_log_reads_as_the_library_reads_it(services: Services) -> None:
+    ledger = services.ledger
+    if not isinstance(ledger.recorder, PostgresCopyRecorder):
+        pytest.skip("the log is read by the library's own recorder")
+    before = ledger.position()
+    ledger.record(*[_usage(uuid4(), n) for n in range(30)])
+    library = super(PostgresCopyRecorder, ledger.recorder)
+    topics = ["domain.usage:UsageRecorded"]
+    for query in ({"start": before, "limit": 10}, {"start": before, "limit": 100,
+                                                    "inclusive_of_start": False},
+                  {"start": before + 3, "limit": 100, "stop": before + 12},
+                  {"start": None, "limit": 5, "topics": topics},
+                  {"start": before, "limit": 50, "topics": ["nothing:Else"]}):
+        ours = ledger.recorder.select_notifications(**query)  # type: ignore[arg-type]
+        assert ours == library.select_notifications(**query)  # type: ignore[arg-type]
+    first = ledger.recorder.select_notifications(start=before, limit=1,
+                                                 inclusive_of_start=False)
+    assert ledger.mapper.to_domain_event(first[0]).metadata == {"n": 0}
