@@ -87,10 +87,15 @@ def rebuild(args: argparse.Namespace) -> int:
         names = list(services.runner.projections) if everything else args.projection or []
         target = services.ledger.position()
         with Progress() as progress:
-            for name in names:
-                task = progress.add_task(f"rebuilding {name}", total=target or 1)
-                services.runner.rebuild([name], on_progress=lambda pos, t=task: progress.update(
-                    t, completed=min(pos, target)))
+            tasks = {name: progress.add_task(f"rebuilding {name}", total=target or 1)
+                     for name in names}
+
+            def advanced(positions: dict[str, int]) -> None:
+                for name, position in positions.items():
+                    progress.update(tasks[name], completed=min(position, target))
+
+            services.runner.rebuild(names, on_progress=advanced)
+            for task in tasks.values():
                 progress.update(task, completed=target or 1)
             builds = MeterBuilds(services.ledger, services.store)
             for meter_id in args.meter or ():
