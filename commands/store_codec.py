@@ -25,6 +25,8 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
+from domain import ids
+
 _SCALARS = frozenset((str, int, bool, type(None)))
 _NOTHING_IMPLICIT = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
 """Subclasses and dataclasses go to the default hook (which refuses them) instead of being
@@ -40,7 +42,7 @@ def _iso(value: datetime) -> datetime | str:
 
 # The library's own transcodings, applied inline (same results, no method call per value).
 _INLINE: dict[type[Transcoding], tuple[Callable[[Any], Any], Callable[[str], Any]]] = {
-    UUIDAsHex: (lambda u: u.hex, UUID),
+    UUIDAsHex: (lambda u: u.hex, ids.from_hex),
     DecimalAsStr: (str, Decimal),
     DatetimeAsISO: (_iso, datetime.fromisoformat),
 }
@@ -138,13 +140,17 @@ class LedgerTranscoder(JSONTranscoder):
         if kind is dict:
             if len(value) == 2 and "_type_" in value and "_data_" in value:
                 return self._decode_tagged(value)
+            decoders = self._decoders
             for key, item in value.items():
-                item_kind = type(item)
-                if item_kind is dict and len(item) == 2 and "_type_" in item \
-                        and "_data_" in item:
-                    value[key] = self._decode_tagged(item)
-                elif item_kind not in _SCALARS:
-                    value[key] = self._untag(item)
+                if type(item) is not dict:
+                    if type(item) not in _SCALARS:
+                        value[key] = self._untag(item)
+                    continue
+                name, data = item.get("_type_"), item.get("_data_")
+                decode = decoders.get(name) if len(item) == 2 and type(name) is str else None
+                # the common tagged values inline, without a call each
+                value[key] = decode(data) if decode is not None and type(data) is str \
+                    else self._untag(item)
             return value
         if kind is list:
             return [item if type(item) in _SCALARS else self._untag(item) for item in value]

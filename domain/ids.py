@@ -33,11 +33,22 @@ _UNKNOWN = SafeUUID.unknown
 
 
 def _uuid5(namespace: UUID, name: str) -> UUID:
-    """`uuid.uuid5(namespace, name)`, built the way `UUID.__init__` builds it but without its
-    argument checks (most of its time): ingestion derives one id per event."""
+    """`uuid.uuid5(namespace, name)`: ingestion derives one id per event."""
     digest = sha1(namespace.bytes + bytes(name, "utf-8")).digest()
+    return _uuid_of(int.from_bytes(digest[:16]) & _VERSION_BITS | _VERSION_5)
+
+
+def from_hex(text: str) -> UUID:
+    """`UUID(text)` for the 32 hex digits of `UUID.hex` (how the ledger stores ids), without
+    the constructor's other spellings; anything else goes through the constructor."""
+    return _uuid_of(int(text, 16)) if len(text) == 32 and text.isalnum() else UUID(text)
+
+
+def _uuid_of(value: int) -> UUID:
+    """`UUID(int=value)`, built the way `UUID.__init__` builds it but without its argument
+    checks (most of its time): ids are made and read thousands of times per batch."""
     uid = object.__new__(UUID)
-    object.__setattr__(uid, "int", int.from_bytes(digest[:16]) & _VERSION_BITS | _VERSION_5)
+    object.__setattr__(uid, "int", value)
     object.__setattr__(uid, "is_safe", _UNKNOWN)
     return uid
 

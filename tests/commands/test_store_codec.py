@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands.store_codec import LedgerTranscoder
+from domain import ids
 
 
 def _transcoder(cls: type[JSONTranscoder]) -> JSONTranscoder:
@@ -122,3 +123,17 @@ json_values = st.recursive(
     json_values), max_size=8))
 def test_the_exact_json_path_writes_the_same_bytes(state: dict[str, Any]) -> None:
     assert LEDGER.encode_exact_json(state) == LIBRARY.encode(state)  # type: ignore[attr-defined]
+
+
+@given(st.uuids() | st.text(min_size=30, max_size=34))
+def test_ids_are_read_as_the_uuid_constructor_reads_them(text: UUID | str) -> None:
+    stored = text.hex if isinstance(text, UUID) else text
+    try:
+        expected: UUID | type[Exception] = UUID(stored)
+    except ValueError:
+        expected = ValueError
+    try:
+        read: UUID | type[Exception] = ids.from_hex(stored)
+    except ValueError:
+        read = ValueError
+    assert read == expected
