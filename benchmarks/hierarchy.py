@@ -1,6 +1,7 @@
 """What event trees cost: ingestion of trees against the same events sent flat, and roll-up reads.
 
-For each store: a fresh database and `metering serve`, then N events (tokens and `_cost`
+For each store: a fresh database and `metering serve` (with `--projector process`, `serve
+--no-projections` beside a `metering project` worker), then N events (tokens and `_cost`
 metadata) posted in batches of 1,000 by one keep-alive client, twice on separate databases:
 flat (no `parent_id`) and as trees of 1 to 1,000 nodes (each node's parent drawn among the
 earlier nodes of its tree; trees sent in order, so most parents are in the same batch and the
@@ -10,7 +11,7 @@ hierarchy/flat ratio. Then one tree of `--tree-nodes` nodes and the p50 of roll-
 its root with `aggregate_fields`, the first page of its children with roll-ups, and the whole
 tree endpoint.
 
-    .venv/bin/python -m benchmarks.hierarchy --events 20000 --database both
+    .venv/bin/python -m benchmarks.hierarchy --events 20000 --database both --projector both
 """
 
 from __future__ import annotations
@@ -21,13 +22,23 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from benchmarks import _common
-from benchmarks._common import Client, Database, Server, create_token, fresh_database, kinds, serve
+from benchmarks._common import (
+    Client,
+    Database,
+    Server,
+    create_token,
+    fresh_database,
+    kinds,
+    running,
+    serve,
+)
 from domain.values import dumps
 
 BATCH = 1000
@@ -128,12 +139,18 @@ def rollup_reads(database: Database, server: Server, token: str, nodes: int,
     return lines
 
 
-def run(kind: str, args: argparse.Namespace) -> list[str]:
-    lines = [f"{kind}: {args.events:,} events, trees of {args.smallest}-{args.largest} nodes"]
+def run(kind: str, projector: str, args: argparse.Namespace) -> list[str]:
+    where = "in the API process" if projector == "inline" else "in a worker"
+    lines = [f"{kind}: {args.events:,} events, trees of {args.smallest}-{args.largest} nodes, "
+             + f"projections {where}"]
     rates = {}
     for label, linked in (("flat", False), ("trees", True)):
         payloads = bodies(make_events(args.events, args.smallest, args.largest, linked=linked))
-        with fresh_database(kind) as database, serve(database) as server:
+        with fresh_database(kind) as database, ExitStack() as stack:
+            server = stack.enter_context(serve(database, *(
+                () if projector == "inline" else ("--no-projections",))))
+            if projector == "process":
+                stack.enter_context(running(database, "project"))
             rates[label] = ingest(database, server, create_token(database), payloads,
                                   args.events)
             if linked:
@@ -155,12 +172,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="size of the tree the roll-up reads are timed on")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--projector", choices=("inline", "process", "both"), default="inline",
+                        help="projections in the API process (`metering serve`), in a "
+                        "`metering project` worker beside `serve --no-projections`, or both")
     parser.add_argument("--postgres-url", default=_common.POSTGRES_URL,
                         help="a PostgreSQL database; each run gets a fresh schema in it")
     args = parser.parse_args(argv)
     _common.POSTGRES_URL = args.postgres_url
+    projectors = ("inline", "process") if args.projector == "both" else (args.projector,)
     for kind in kinds(args.database):
-        print("\n".join(run(kind, args)), flush=True)
+        for projector in projectors:
+            print("\n".join(run(kind, projector, args)), flush=True)
     return 0
 
 
