@@ -14,6 +14,7 @@ a parent of its own is checked against the height of the subtrees waiting for it
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
@@ -41,12 +42,14 @@ class BatchLink:
     external_id: str | None
     parent_ref: str | None
 
-    @property
-    def refs(self) -> tuple[str, ...]:
-        """The references other events may use to name this one as their parent."""
+    refs: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The references other events may use to name this one as their parent (kept: a check
+    reads them several times)."""
+
+    def __post_init__(self) -> None:
         own = str(self.event_id)
-        return (own, self.external_id) if self.external_id and self.external_id != own \
-            else (own,)
+        object.__setattr__(self, "refs", (own, self.external_id)
+                           if self.external_id and self.external_id != own else (own,))
 
 
 @dataclass(frozen=True)
@@ -81,26 +84,70 @@ NOTHING_RECORDED: Final = RecordedTrees()
 
 def link_errors(batch: Sequence[BatchLink], recorded: RecordedTrees) -> list[FieldError]:
     """One error per event whose `parent_id` would close a cycle or exceed `MAX_DEPTH`."""
-    by_ref: dict[str, BatchLink] = {}
-    for link in (*recorded.unprojected, *batch):
-        for ref in link.refs:
-            by_ref.setdefault(ref, link)
+    depths = _Depths((*recorded.unprojected, *batch), recorded)
+    heights = recorded.pending_heights
     errors: list[FieldError] = []
     for link in batch:
         if link.parent_ref is None:
             continue
         loc = ("body", "events", link.index, "parent_id")
-        depth = _depth(link, by_ref, recorded)
+        depth = depths.of(link)
         if depth is None:
             errors.append(FieldError(loc, "The parent reference would make the event its own "
                                           "ancestor (a cycle).", "parent_cycle",
                                      link.parent_ref))
             continue
-        height = max((recorded.pending_heights.get(ref, 0) for ref in link.refs), default=0)
+        height = max((heights.get(ref, 0) for ref in link.refs), default=0) if heights else 0
         if depth + height > MAX_DEPTH:
             errors.append(FieldError(loc, f"The event tree would be deeper than {MAX_DEPTH} "
                                           "levels.", "parent_depth", link.parent_ref))
     return errors
+
+
+class _Depths:
+    """`_depth` of the links of a batch, each derived from its parent's where that is exact.
+
+    It is when the event's id is its own alone (no other link and no recorded node holds it):
+    its ancestry can then reach it again only through its parent's ancestry looping, so its
+    depth is its parent's plus one, and None with it. Otherwise the ancestry is walked."""
+
+    def __init__(self, links: Sequence[BatchLink], recorded: RecordedTrees) -> None:
+        self.recorded = recorded
+        self.by_ref: dict[str, BatchLink] = {}
+        counts: Counter[UUID] = Counter()
+        for link in links:
+            counts[link.event_id] += 1
+            for ref in link.refs:
+                self.by_ref.setdefault(ref, link)
+        self.shared = {event_id for event_id, count in counts.items() if count > 1}
+        self.shared.update(i for node in recorded.nodes.values() for i in (node.id, node.root_id))
+        self.known: dict[UUID, int | None] = {}
+
+    def of(self, link: BatchLink) -> int | None:
+        chain: dict[UUID, None] = {}  # links whose depth is the next one's plus one, in order
+        current = link
+        while True:
+            event_id = current.event_id
+            if event_id in self.shared:
+                depth = _depth(current, self.by_ref, self.recorded)
+                break
+            if event_id in self.known:
+                depth = self.known[event_id]
+                break
+            if event_id in chain:
+                depth = None
+                break
+            parent = None if current.parent_ref is None \
+                or current.parent_ref in self.recorded.nodes \
+                else self.by_ref.get(current.parent_ref)
+            if parent is None:
+                depth = self.known[event_id] = _depth(current, self.by_ref, self.recorded)
+                break
+            chain[event_id] = None
+            current = parent
+        for event_id in reversed(chain):
+            depth = self.known[event_id] = None if depth is None else depth + 1
+        return depth
 
 
 def _depth(link: BatchLink, by_ref: Mapping[str, BatchLink],
@@ -133,6 +180,8 @@ def _depth(link: BatchLink, by_ref: Mapping[str, BatchLink],
 def as_uuid(ref: str) -> UUID | None:
     """A parent reference as our event id, when it has that shape (it may still be an
     external id)."""
+    if len(ref) < 32:  # every spelling of a UUID holds its 32 hex digits
+        return None
     try:
         return UUID(ref)
     except ValueError:
@@ -177,16 +226,31 @@ def numeric_leaves(metadata: Mapping[str, Any]) -> Totals:
     for key, value in metadata.items():
         if "." in key:
             continue
-        if isinstance(value, Mapping):
+        kind = type(value)
+        if kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
             for inner, item in value.items():
-                number = metadata_number(item)
+                number = _number(item)
                 if number is not None and "." not in inner:
                     found[f"{key}.{inner}"] = number
             continue
-        number = metadata_number(value)
+        number = _number(value)
         if number is not None:
             found[key] = number
     return found
+
+
+_SCALARS: Final = frozenset({str, int, Decimal, bool, float, type(None)})
+
+
+def _number(value: Any) -> Decimal | None:
+    """`metadata_number`, sparing the usual JSON types its `isinstance` checks (roll-ups read
+    every event's metadata)."""
+    kind = type(value)
+    if kind is Decimal:
+        return value  # immutable: the same number as a copy
+    if kind is int:
+        return Decimal(value)
+    return None if kind in _SCALARS else metadata_number(value)
 
 
 def add_totals(into: Totals, values: Mapping[str, Decimal]) -> Totals:

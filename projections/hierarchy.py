@@ -19,7 +19,7 @@ processes racing), the link recorded last stays pending and never attaches.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -184,36 +184,75 @@ def link_batch(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 def _link(conn: Connection, organization_id: UUID, rows: list[dict[str, Any]]) -> None:
     batch = _Batch(rows)
-    by_ref: dict[str, int] = {}
-    for position, row in enumerate(rows):
-        by_ref.setdefault(str(row["id"]), position)
-        if row["external_id"]:
-            by_ref.setdefault(row["external_id"], position)
-    found = _lookup(conn, organization_id, {r["parent_ref"] for r in rows
-                                            if r["parent_ref"] and r["parent_ref"] not in by_ref})
-    for event_id, place in found.values():
-        batch.recorded[batch.node(event_id)] = place
+    refs = _Refs(batch)
+    parents: dict[int, int | str] = {}  # position -> parent in the batch, or its reference
     for position, row in enumerate(rows):
         ref = row["parent_ref"]
-        if not ref:
-            continue
-        parent = by_ref.get(ref)
-        if parent is None and ref in found:
-            parent = batch.number[found[ref][0]]
-        if parent is not None and parent != position:
+        if ref:
+            parent = refs.get(ref)
+            parents[position] = ref if parent is None else parent
+    found = _lookup(conn, organization_id,
+                    {parent for parent in parents.values() if isinstance(parent, str)})
+    for event_id, place in found.values():
+        batch.recorded[batch.node(event_id)] = place
+    for position, parent in parents.items():
+        if isinstance(parent, str):
+            if parent not in found:
+                continue
+            parent = batch.number[found[parent][0]]
+        if parent != position:
             batch.links[position] = parent
             batch.maker[position] = position
     moved: dict[int, _Waiting] = {}
-    for child in _waiting(conn, organization_id, by_ref):
-        if batch.ids[by_ref[child.ref]] == child.id:
+    for child in _waiting(conn, organization_id, refs):
+        parent = refs[child.ref]
+        if batch.ids[parent] == child.id:
             continue
         node = batch.node(child.id)
-        batch.links[node] = batch.maker[node] = by_ref[child.ref]
+        batch.links[node] = batch.maker[node] = parent
         moved[node] = child
     if not batch.links:
         return
     batch.break_cycles()
     _write(conn, batch, {node: child for node, child in moved.items() if node in batch.links})
+
+
+class _Refs:
+    """The batch's events by reference: our id or external id, the first event either names.
+
+    Few references are our ids, so ids are spelled out only for a reference of their shape
+    (`str(UUID)` per event would cost more than the rest of a flat batch's linking)."""
+
+    def __init__(self, batch: _Batch) -> None:
+        self.batch = batch
+        self.external: dict[str, int] = {}
+        for position, row in enumerate(batch.rows):
+            if row["external_id"]:
+                self.external.setdefault(row["external_id"], position)
+
+    def get(self, ref: str) -> int | None:
+        position = self.external.get(ref)
+        if len(ref) == 36:  # our ids are referred to as `str(UUID)` gives them
+            event_id = as_uuid(ref)
+            if event_id is not None and str(event_id) == ref:
+                own = self.batch.number.get(event_id)
+                if own is not None and own < len(self.batch.rows) \
+                        and (position is None or own < position):
+                    position = own
+        return position
+
+    def __getitem__(self, ref: str) -> int:
+        position = self.get(ref)
+        if position is None:
+            raise KeyError(ref)
+        return position
+
+    def __contains__(self, ref: str) -> bool:
+        return self.get(ref) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        """Every reference, our ids spelled out."""
+        return iter({*self.external, *(str(row["id"]) for row in self.batch.rows)})
 
 
 def _write(conn: Connection, batch: _Batch, moved: Mapping[int, _Waiting]) -> None:
@@ -303,8 +342,7 @@ def _lookup(conn: Connection, organization_id: UUID,
     their places."""
     found: dict[str, tuple[UUID, _Place]] = {}
     for chunk in _chunks(sorted(refs), _CHUNK):
-        # Our ids are 32 hex digits at least: shorter references are external ids only.
-        as_ids = [u for u in (as_uuid(ref) for ref in chunk if len(ref) >= 32) if u is not None]
+        as_ids = [u for u in map(as_uuid, chunk) if u is not None]
         condition: ColumnElement[bool] = events.c.external_id.in_(chunk)
         if as_ids:
             condition = or_(condition, events.c.id.in_(as_ids))
@@ -330,7 +368,7 @@ class _Waiting:
     subtree_totals: Totals | None
 
 
-def _waiting(conn: Connection, organization_id: UUID, refs: Collection[str]) -> list[_Waiting]:
+def _waiting(conn: Connection, organization_id: UUID, refs: _Refs) -> list[_Waiting]:
     """Recorded children still waiting for a parent named by one of these references.
 
     Usually few events wait, if any: they are read whole and matched here, and only a large
