@@ -39,6 +39,7 @@ from projections.credit_tables import (
 )
 from projections.customer_meter_replay import notifications, replay
 from projections.tables import projection_positions
+from queries.common import one_of
 
 _CHUNK = 500
 # Columns a flush never changes on a stored row (only usage entries are ever updated).
@@ -280,7 +281,7 @@ class _Rows:
         customers = {s.id: s.organization_id for s in subjects if meter_ids(s.organization_id)}
         states: list[CustomerMeterState] = []
         for chunk in _chunks(customers):
-            states += self._states(customer_meters.c.customer_id.in_(chunk))
+            states += self._states(one_of(self.conn, customer_meters.c.customer_id, chunk))
         book.prime(states=states, absent_states=[
             (customer_id, meter_id)
             for customer_id, organization_id in [*customers.items(), *created.items()]
@@ -305,8 +306,9 @@ class _Rows:
         by_organization: dict[UUID, list[str]] = {}
         for organization_id, external_id in externals:
             by_organization.setdefault(organization_id, []).append(external_id)
-        conditions = [s.c.id.in_(chunk) for chunk in _chunks(customer_ids)]
-        conditions += [and_(s.c.organization_id == organization_id, s.c.external_id.in_(chunk))
+        conditions = [one_of(self.conn, s.c.id, chunk) for chunk in _chunks(customer_ids)]
+        conditions += [and_(s.c.organization_id == organization_id,
+                             one_of(self.conn, s.c.external_id, chunk))
                        for organization_id, external_ids in by_organization.items()
                        for chunk in _chunks(external_ids)]
         for condition in conditions:
@@ -428,8 +430,9 @@ class _Rows:
         stored: dict[tuple[UUID, str, datetime], PendingUsage] = {}
         for chunk in _chunks({k[1] for k in maybe_stored}):
             for r in self.conn.execute(select(t).where(
-                    t.c.meter_id.in_(meter_ids), t.c.ingested_at.in_(ingested),
-                    t.c.external_customer_id.in_(chunk))):
+                    one_of(self.conn, t.c.meter_id, list(meter_ids)),
+                    one_of(self.conn, t.c.ingested_at, list(ingested)),
+                    one_of(self.conn, t.c.external_customer_id, chunk))):
                 key = (r.meter_id, r.external_customer_id, r.ingested_at)
                 if key in held:
                     stored[key] = PendingUsage(r.ingested_at, partial_from_json(r.usage),

@@ -8,23 +8,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    and_,
-    any_,
-    bindparam,
-    false,
-    func,
-    or_,
-    select,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
 
 from domain.hierarchy import BatchLink, RecordedNode, RecordedTrees, as_uuid
 from domain.span import duration_ms
 from projections.tables import events, spans
-from queries.common import order_by, paginate
+from queries.common import one_of, order_by, paginate
 from queries.schemas import ListResource, Pagination, Span
 
 _CHUNK = 900
@@ -40,7 +29,7 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
     root_refs: dict[UUID, str | None] = {}
     for chunk in _chunks(sorted({row.root_id for row in found.values()})):
         root_refs.update(conn.execute(select(events.c.id, events.c.parent_ref).where(
-            _one_of(conn, events.c.id, chunk), events.c.parent_id.is_(None))).all())
+            one_of(conn, events.c.id, chunk), events.c.parent_id.is_(None))).all())
     nodes = {ref: RecordedNode(row.id, row.root_id, row.depth, root_refs.get(row.root_id))
              for ref, row in found.items()}
     waiting = _waiting(conn, organization_id,
@@ -49,7 +38,7 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
     for chunk in _chunks(sorted(waiting)):
         heights.update(conn.execute(
             select(events.c.root_id, func.max(events.c.depth))
-            .where(_one_of(conn, events.c.root_id, chunk), events.c.parent_id.is_not(None))
+            .where(one_of(conn, events.c.root_id, chunk), events.c.parent_id.is_not(None))
             .group_by(events.c.root_id)).all())
     pending: dict[str, int] = {}
     for child, ref in waiting.items():
@@ -62,9 +51,9 @@ def _by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> di
     found: dict[str, Any] = {}
     for chunk in _chunks(sorted(refs)):
         as_ids = [u for u in map(as_uuid, chunk) if u is not None]
-        condition = _one_of(conn, events.c.external_id, chunk)
+        condition = one_of(conn, events.c.external_id, chunk)
         if as_ids:
-            condition = or_(condition, _one_of(conn, events.c.id, as_ids))
+            condition = or_(condition, one_of(conn, events.c.id, as_ids))
         for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
                                        events.c.depth).where(
                 events.c.organization_id == organization_id, condition)):
@@ -90,17 +79,8 @@ def _waiting(conn: Connection, organization_id: UUID, refs: set[str]) -> dict[UU
     waiting: dict[UUID, str] = {}
     for chunk in _chunks(sorted(refs)):
         waiting.update(conn.execute(select(events.c.id, events.c.parent_ref).where(
-            *pending, _one_of(conn, events.c.parent_ref, chunk))).all())
+            *pending, one_of(conn, events.c.parent_ref, chunk))).all())
     return waiting
-
-
-def _one_of(conn: Connection, column: ColumnElement[Any],
-            values: Sequence[Any]) -> ColumnElement[bool]:
-    """`column IN values`; on PostgreSQL `= ANY` of one array parameter, which costs far less
-    to build and send than hundreds of parameters."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
 
 
 def below(anchor: Any, levels: int | None = None) -> ColumnElement[bool]:
