@@ -4,12 +4,13 @@ recorded trees.
 A link can close a cycle with events recorded by an earlier batch (A waits for B; now B names
 A as its parent), so ingestion checks links against the events read model. Entries the events
 projection has not applied yet (the tail, usually the previous batches) are read from the ledger
-and count as if they came first in the batch; only when one of them waits for an event of the
-batch, or a recorded subtree does (their heights would be stale), does this thread catch the
-events projection up first. Two such batches of one organization must not check at the same
-time (neither would see the other), so they take a lock per organization: a thread lock, plus a
-PostgreSQL advisory lock held until the batch is recorded, so processes sharing the database are
-serialised too. Batches without any `parent_id` take no lock and read nothing.
+(each decoded once per process) and count as if they came first in the batch; only when one of
+them waits for an event of the batch, or a recorded subtree does (their heights would be stale),
+does this thread catch the events projection up first. Two such batches of one organization must
+not check at the same time (neither would see the other), so they take a lock per organization:
+a thread lock, plus a PostgreSQL advisory lock held until the batch is recorded, so processes
+sharing the database are serialised too. Batches without any `parent_id` take no lock and read
+nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from eventsourcing.utils import get_topic
 from sqlalchemy import text
 
 from commands.ingest import RecordedTreesReader
+from commands.ledger import Ledger
 from domain.hierarchy import BatchLink, RecordedTrees
 from domain.usage import UsageRecorded
 from queries.hierarchy import recorded_trees
@@ -36,6 +39,22 @@ EVENTS = "events"
 USAGE_TOPIC = get_topic(UsageRecorded)
 MAX_TAIL = 20_000
 """Ledger entries past the events projection that a batch with links reads from the ledger."""
+
+
+class _Tail:
+    """The links of the ledger entries read past the events projection, kept by the process
+    (entries never change), so that each batch decodes only what was recorded since the last
+    one instead of the whole tail again."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.read = 0
+        """The ledger position read up to."""
+        self.links: dict[int, tuple[UUID, BatchLink]] = {}
+        """By ledger position, in ledger order: the entry's organization and its link."""
+
+
+_TAILS: WeakKeyDictionary[Ledger, _Tail] = WeakKeyDictionary()
 
 
 class ParentLinks:
@@ -82,19 +101,27 @@ class ParentLinks:
               target: int) -> list[BatchLink] | None:
         """The organization's usage events the events projection has not applied yet (None
         when there are too many to be worth reading: catching up is then as cheap)."""
-        if target - projected > MAX_TAIL:
-            return None
         ledger = self.services.ledger
-        notifications = ledger.recorder.select_notifications(
-            start=projected, limit=target - projected, stop=target, topics=[USAGE_TOPIC],
-            inclusive_of_start=False)
-        tail = []
-        for notification in notifications:
-            event = ledger.mapper.to_domain_event(notification)
-            if isinstance(event, UsageRecorded) and event.organization_id == organization_id:
-                tail.append(BatchLink(-1, event.originator_id, event.external_id,
-                                      event.parent_ref))
-        return tail
+        tail = _TAILS.setdefault(ledger, _Tail())
+        with tail.lock:
+            for position in [p for p in tail.links if p <= projected]:
+                del tail.links[position]
+            if target - projected > MAX_TAIL:
+                tail.links.clear()
+                tail.read = 0
+                return None
+            start = max(tail.read, projected)
+            if target > start:
+                for notification in ledger.recorder.select_notifications(
+                        start=start, limit=target - start, stop=target, topics=[USAGE_TOPIC],
+                        inclusive_of_start=False):
+                    event = ledger.mapper.to_domain_event(notification)
+                    if isinstance(event, UsageRecorded):
+                        tail.links[notification.id] = (event.organization_id, BatchLink(
+                            -1, event.originator_id, event.external_id, event.parent_ref))
+                tail.read = target
+            return [link for position, (organization, link) in tail.links.items()
+                    if organization == organization_id and position <= target]
 
     @contextmanager
     def _advisory_lock(self, organization_id: UUID) -> Iterator[None]:

@@ -64,3 +64,15 @@ def test_a_cycle_through_an_unprojected_parent_of_a_recorded_root_is_rejected(
     response = ingest(client, auth, event("z", "y"))     # z under y: z > y > r > q > z
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "parent_cycle"
+
+
+def test_a_chain_over_several_unprojected_batches_keeps_its_depth(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    services.runner.stop()   # each batch reads the earlier ones from the ledger (decoded once)
+    ok(ingest(client, auth, event("c0")))
+    for start in range(1, 61, 15):
+        ok(ingest(client, auth, *[event(f"c{i}", f"c{i - 1}") for i in range(start, start + 15)]))
+    response = ingest(client, auth, event("c61", "c60"), event("c62", "c61"),
+                      event("c63", "c62"), event("c64", "c63"), event("c65", "c64"))
+    assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(4, "parent_depth")]
+    assert _lag(services) > 60
