@@ -145,7 +145,9 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         workers: int = 1, *, rebuild: bool = True) -> Run:
     """One measurement on a fresh database. `projector`: "inline" runs the projections in the
     API process (plain `metering serve`); "process" runs them in `metering project` beside
-    `metering serve --no-projections` (peak RSS is then the sum over all processes)."""
+    `metering serve --no-projections` (peak RSS is then the sum over all processes); "none"
+    measures the API alone (projections on other machines) and starts the worker once the last
+    batch is acknowledged, for the catch-up figure."""
     with fresh_database(kind) as database, ExitStack() as stack:
         token = create_token(database)
         options = ("--workers", str(workers)) if workers > 1 else ()
@@ -154,7 +156,9 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
             processes: list[Process] = [server]
         else:
             server = stack.enter_context(serve(database, "--no-projections", *options))
-            processes = [server, stack.enter_context(running(database, "project"))]
+            processes = [server]
+        if projector == "process":
+            processes.append(stack.enter_context(running(database, "project")))
         started, cpu = time.perf_counter(), server.cpu_seconds()
         try:
             post_all(server, token, bodies, clients)
@@ -164,6 +168,8 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         seconds, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu
         position = Client(server, token).get("/healthz")["ledger_position"]
         lag = position - min(database.projection_positions().values())
+        if projector == "none":  # the read models are another machine's work
+            stack.enter_context(running(database, "project"))
         catch_up = wait_projected(database, position)
         peak = sum(p.peak_rss() for p in processes)
         stack.close()
@@ -193,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--clients", default="1,4", help="comma-separated client counts")
-    parser.add_argument("--projector", choices=("inline", "process", "both"), default="both",
-                        help="projections in the API process, in their own process, or both")
+    parser.add_argument("--projector", choices=("inline", "process", "both", "none"),
+                        default="both",
+                        help="projections in the API process, in their own process, or both; "
+                        "none: the API alone while ingesting (the projections run elsewhere; "
+                        "a worker started afterwards catches up)")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--no-rebuild", action="store_true",
                         help="skip the rebuild measurement (slow with many read models)")
