@@ -11,7 +11,7 @@ the values as SQLAlchemy stores them (uuid hex, UTC text, decimal text, JSON tex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
@@ -31,15 +31,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
     if conn.dialect.name == "postgresql":
         _copy(conn, table, columns, rows, conflict)
         return
-    stored = [(i, store) for i, c in enumerate(table.columns)
-              if (store := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
-    values = []
-    for row in rows:
-        value = list(row)
-        for i, store in stored:
-            if value[i] is not None:
-                value[i] = store(value[i])
-        values.append(tuple(value))
+    values = _stored(rows, _bind_processors(conn, table.columns))
     marks = ", ".join("?" * len(table.columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}){conflict}",
                          values)
@@ -53,21 +45,34 @@ def update_rows(conn: Connection, table: Table, columns: Sequence[str],
     (key,) = table.primary_key.columns
     targets = [key, *(table.c[name] for name in columns)]
     if conn.dialect.name == "postgresql":  # psycopg adapts the rest itself
-        stored = [(i, dumps_str) for i, c in enumerate(targets) if isinstance(c.type, JSON)]
+        processors = [(i, dumps_str) for i, c in enumerate(targets) if isinstance(c.type, JSON)]
         mark = "%s"
     else:
-        stored = [(i, store) for i, c in enumerate(targets)
-                  if (store := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
+        processors = _bind_processors(conn, targets)
         mark = "?"
+    values = [(*value[1:], value[0]) for value in _stored(rows, processors)]
+    conn.exec_driver_sql(f"UPDATE {table.name} SET {', '.join(f'{c} = {mark}' for c in columns)} "
+                         f"WHERE {key.name} = {mark}", values)
+
+
+Processors = list[tuple[int, Callable[[Any], Any]]]
+
+
+def _bind_processors(conn: Connection, columns: Iterable[Any]) -> Processors:
+    """How SQLAlchemy stores each column's values that need it (by position)."""
+    return [(i, store) for i, c in enumerate(columns)
+            if (store := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
+
+
+def _stored(rows: Sequence[tuple[Any, ...]], processors: Processors) -> list[tuple[Any, ...]]:
     values = []
     for row in rows:
         value = list(row)
-        for i, store in stored:
+        for i, store in processors:
             if value[i] is not None:
                 value[i] = store(value[i])
-        values.append((*value[1:], value[0]))
-    conn.exec_driver_sql(f"UPDATE {table.name} SET {', '.join(f'{c} = {mark}' for c in columns)} "
-                         f"WHERE {key.name} = {mark}", values)
+        values.append(tuple(value))
+    return values
 
 
 def _copy(conn: Connection, table: Table, columns: str, rows: Sequence[tuple[Any, ...]],
