@@ -59,6 +59,10 @@ class IngestResult:
     conflicts: int = 0
     outcomes: list[EventOutcome] = field(default_factory=list)
     position: int = 0
+    entries: tuple[int, int] | None = None
+    """The first and last ledger positions the batch recorded (None when it recorded nothing)."""
+    links: list[tuple[int, BatchLink]] = field(default_factory=list)
+    """For a batch with parent links: each recorded event's ledger position and link."""
 
     def details(self) -> list[dict[str, Any]]:
         """One result per event, in request order (the `?details=true` extension)."""
@@ -80,10 +84,10 @@ class _Candidate(NamedTuple):
 def ingest_events(cmd: IngestEvents, ledger: Ledger,
                   recorded_trees: RecordedTreesReader | None = None) -> IngestResult:
     candidates = _validate(cmd, ledger)
-    _check_links(cmd, candidates, recorded_trees)
+    linked = _check_links(cmd, candidates, recorded_trees)
     for _attempt in range(_RETRIES):
         try:
-            return _record(cmd, ledger, candidates)
+            return _record(cmd, ledger, candidates, linked=linked)
         except IntegrityError:
             # A concurrent batch recorded one of our keys (or event types) first: plan again.
             continue
@@ -91,7 +95,8 @@ def ingest_events(cmd: IngestEvents, ledger: Ledger,
     raise RuntimeError(msg)
 
 
-def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate]) -> IngestResult:
+def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate], *,
+            linked: bool) -> IngestResult:
     keyed_ids = [c.event_id for c in candidates if c.keyed]
     names = {c.fields["name"] for c in candidates}
     type_ids = {ids.event_type_id(cmd.organization_id, n): n for n in names}
@@ -100,6 +105,7 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate]) -> 
     result = IngestResult()
     seen: dict[UUID, str] = {}
     to_record: list[Any] = []
+    inserted: list[_Candidate] = []
     spans = _SpanPlan(cmd.organization_id, ledger)
     for candidate in candidates:
         digest = candidate.fields["fingerprint"]
@@ -117,13 +123,25 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate]) -> 
         to_record.append(_usage_entry(ledger, candidate.event_id, cmd.received_at,
                                       spans.mark(candidate)))
         result.inserted += 1
+        inserted.append(candidate)
         result.outcomes.append(EventOutcome(INSERTED, candidate.event_id,
                                             candidate.fields["external_id"]))
     new_types = [EventType(organization_id=cmd.organization_id, name=name)
                  for type_id, name in type_ids.items() if type_id not in recorded]
     spans.raise_errors()
-    result.position = ledger.record(*new_types, *to_record, *spans.touched()) \
-        if to_record or new_types else ledger.position()
+    if not (to_record or new_types):
+        result.position = ledger.position()
+        return result
+    type_entries = sum(len(t.pending_events) for t in new_types)
+    positions = ledger.record_entries(*new_types, *to_record, *spans.touched())
+    if not positions:  # a recorder that does not report positions
+        result.position = ledger.position()
+        return result
+    result.position, result.entries = positions[-1], (positions[0], positions[-1])
+    if linked:
+        result.links = [(position, BatchLink(-1, c.event_id, c.fields["external_id"],
+                                             c.fields["parent_ref"]))
+                        for position, c in zip(positions[type_entries:], inserted)]
     return result
 
 
@@ -148,11 +166,11 @@ def _usage_entry(ledger: Ledger, event_id: UUID, received_at: datetime,
 
 
 def _check_links(cmd: IngestEvents, candidates: list[_Candidate],
-                 recorded_trees: RecordedTreesReader | None) -> None:
-    """Reject parent links that would close a cycle or make a tree too deep. Flat batches (no
-    `parent_id` anywhere) skip this entirely."""
+                 recorded_trees: RecordedTreesReader | None) -> bool:
+    """Reject parent links that would close a cycle or make a tree too deep; tell whether the
+    batch has any. Flat batches (no `parent_id` anywhere) skip this entirely."""
     if not any(c.fields["parent_ref"] for c in candidates):
-        return
+        return False
     links = [BatchLink(c.position, c.event_id, c.fields["external_id"], c.fields["parent_ref"])
              for c in candidates]
     recorded = recorded_trees(cmd.organization_id, links) if recorded_trees \
@@ -160,6 +178,7 @@ def _check_links(cmd: IngestEvents, candidates: list[_Candidate],
     errors = link_errors(links, recorded)
     if errors:
         raise InvalidInput(errors)
+    return True
 
 
 class _SpanPlan:

@@ -43,7 +43,11 @@ class Ledger(Application[UUID]):
 
     def record(self, *items: Any) -> int:
         """Save aggregates, bare events and ready ledger entries atomically, in the given order;
-        return the ledger position reached.
+        return the ledger position reached."""
+        return max(self.record_entries(*items), default=self.position())
+
+    def record_entries(self, *items: Any) -> list[int]:
+        """`record`, returning the ledger position of each entry written, in order.
 
         Does what `save()` does (the base class's `_notify` hook does nothing), except that
         bare events skip its runtime-protocol check and entries made by `entry` skip the
@@ -66,7 +70,7 @@ class Ledger(Application[UUID]):
             for aggregate_id, aggregate in processing.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
         self._take_snapshots(processing)
-        return max(positions or (), default=self.position())
+        return list(positions or ())
 
     def entry(self, cls: type[DomainEvent], originator_id: UUID,
               state: dict[str, Any]) -> StoredEvent:

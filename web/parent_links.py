@@ -51,7 +51,7 @@ class _Tail:
         self.read = 0
         """The ledger position read up to."""
         self.links: dict[int, tuple[UUID, BatchLink]] = {}
-        """By ledger position, in ledger order: the entry's organization and its link."""
+        """By ledger position: the entry's organization and its link."""
 
 
 _TAILS: WeakKeyDictionary[Ledger, _Tail] = WeakKeyDictionary()
@@ -115,13 +115,28 @@ class ParentLinks:
                 for notification in ledger.recorder.select_notifications(
                         start=start, limit=target - start, stop=target, topics=[USAGE_TOPIC],
                         inclusive_of_start=False):
+                    if notification.id in tail.links:
+                        continue
                     event = ledger.mapper.to_domain_event(notification)
                     if isinstance(event, UsageRecorded):
                         tail.links[notification.id] = (event.organization_id, BatchLink(
                             -1, event.originator_id, event.external_id, event.parent_ref))
                 tail.read = target
-            return [link for position, (organization, link) in tail.links.items()
+            return [link for position, (organization, link) in sorted(tail.links.items())
                     if organization == organization_id and position <= target]
+
+    def recorded(self, organization_id: UUID, entries: tuple[int, int],
+                 links: Sequence[tuple[int, BatchLink]]) -> None:
+        """A batch with links was just recorded at ledger positions `entries` (first, last):
+        keep its links for the tail, so the next batch neither reads nor decodes them (when the
+        batch directly follows what was read, nothing else lies in between)."""
+        tail = _TAILS.setdefault(self.services.ledger, _Tail())
+        with tail.lock:
+            for position, link in links:
+                tail.links[position] = (organization_id, link)
+            first, last = entries
+            if first == tail.read + 1:
+                tail.read = last
 
     @contextmanager
     def _advisory_lock(self, organization_id: UUID) -> Iterator[None]:

@@ -45,9 +45,12 @@ def ingest(call: Call) -> Any:
                                "missing" if not isinstance(body, dict) or "events" not in body
                                else "list_type", body.get("events") if isinstance(body, dict)
                                else body)
-    with ParentLinks(call.services).guard(call.organization_id, body["events"]) as trees:
+    parent_links = ParentLinks(call.services)
+    with parent_links.guard(call.organization_id, body["events"]) as trees:
         result = ingest_events(IngestEvents(call.organization_id, body["events"],
                                             datetime.now(UTC)), call.services.ledger, trees)
+        if result.links and result.entries:
+            parent_links.recorded(call.organization_id, result.entries, result.links)
     call.services.runner.poke()
     data: dict[str, Any] = {"inserted": result.inserted, "duplicates": result.duplicates,
                             "conflicts": result.conflicts}
