@@ -84,10 +84,10 @@ class _Candidate(NamedTuple):
 def ingest_events(cmd: IngestEvents, ledger: Ledger,
                   recorded_trees: RecordedTreesReader | None = None) -> IngestResult:
     candidates = _validate(cmd, ledger)
-    linked = _check_links(cmd, candidates, recorded_trees)
+    links = _check_links(cmd, candidates, recorded_trees)
     for _attempt in range(_RETRIES):
         try:
-            return _record(cmd, ledger, candidates, linked=linked)
+            return _record(cmd, ledger, candidates, links)
         except IntegrityError:
             # A concurrent batch recorded one of our keys (or event types) first: plan again.
             continue
@@ -95,8 +95,8 @@ def ingest_events(cmd: IngestEvents, ledger: Ledger,
     raise RuntimeError(msg)
 
 
-def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate], *,
-            linked: bool) -> IngestResult:
+def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate],
+            links: list[BatchLink] | None) -> IngestResult:
     keyed_ids = [c.event_id for c in candidates if c.keyed]
     names = {c.fields["name"] for c in candidates}
     type_ids = {ids.event_type_id(cmd.organization_id, n): n for n in names}
@@ -105,9 +105,9 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate], *,
     result = IngestResult()
     seen: dict[UUID, str] = {}
     to_record: list[Any] = []
-    inserted: list[_Candidate] = []
+    inserted: list[int] = []
     spans = _SpanPlan(cmd.organization_id, ledger)
-    for candidate in candidates:
+    for number, candidate in enumerate(candidates):
         digest = candidate.fields["fingerprint"]
         earlier = seen.get(candidate.event_id)
         if earlier is None and candidate.event_id in recorded:
@@ -123,7 +123,7 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate], *,
         to_record.append(_usage_entry(ledger, candidate.event_id, cmd.received_at,
                                       spans.mark(candidate)))
         result.inserted += 1
-        inserted.append(candidate)
+        inserted.append(number)
         result.outcomes.append(EventOutcome(INSERTED, candidate.event_id,
                                             candidate.fields["external_id"]))
     new_types = [EventType(organization_id=cmd.organization_id, name=name)
@@ -138,10 +138,9 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate], *,
         result.position = ledger.position()
         return result
     result.position, result.entries = positions[-1], (positions[0], positions[-1])
-    if linked:
-        result.links = [(position, BatchLink(-1, c.event_id, c.fields["external_id"],
-                                             c.fields["parent_ref"]))
-                        for position, c in zip(positions[type_entries:], inserted)]
+    if links is not None:  # a link's index only locates its errors: it serves the tail as is
+        result.links = [(position, links[number])
+                        for position, number in zip(positions[type_entries:], inserted)]
     return result
 
 
@@ -166,11 +165,12 @@ def _usage_entry(ledger: Ledger, event_id: UUID, received_at: datetime,
 
 
 def _check_links(cmd: IngestEvents, candidates: list[_Candidate],
-                 recorded_trees: RecordedTreesReader | None) -> bool:
-    """Reject parent links that would close a cycle or make a tree too deep; tell whether the
-    batch has any. Flat batches (no `parent_id` anywhere) skip this entirely."""
+                 recorded_trees: RecordedTreesReader | None) -> list[BatchLink] | None:
+    """Reject parent links that would close a cycle or make a tree too deep; return the batch's
+    links (one per candidate), or None for a flat batch (no `parent_id` anywhere), which skips
+    this entirely."""
     if not any(c.fields["parent_ref"] for c in candidates):
-        return False
+        return None
     links = [BatchLink(c.position, c.event_id, c.fields["external_id"], c.fields["parent_ref"])
              for c in candidates]
     recorded = recorded_trees(cmd.organization_id, links) if recorded_trees \
@@ -178,7 +178,7 @@ def _check_links(cmd: IngestEvents, candidates: list[_Candidate],
     errors = link_errors(links, recorded)
     if errors:
         raise InvalidInput(errors)
-    return True
+    return links
 
 
 class _SpanPlan:
