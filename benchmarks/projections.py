@@ -1,0 +1,87 @@
+"""What each projection costs per ledger entry, in CPU.
+
+For each store: a fresh database, an organization with 2 meters (a sum of `tokens` over one
+event name, a count of everything), then N events of the ingestion benchmark's shape
+(`benchmarks.ingest.make_batches`: 1,000 customers by external id, none of them created, so
+customer meters hold the usage as pending) recorded in process. Then each projection catches up
+on its own, reading and decoding every entry itself, and its CPU time per ledger entry is
+printed (`time.process_time`: the database server's work is not
+counted). In the running service, projections at the same position share one read and one
+decoding of each page; the first line gives that shared part.
+
+    .venv/bin/python -m benchmarks.projections --events 20000 --database both
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+
+from benchmarks._common import fresh_database, kinds
+from benchmarks.ingest import make_batches
+from commands.ingest import IngestEvents, ingest_events
+from commands.meters import CreateMeter, create_meter
+from commands.tokens import CreateToken, authenticate, create_token
+from domain.organization import ALL_SCOPES
+from domain.values import loads
+from web.bootstrap import bootstrap
+from web.config import Settings
+
+COMPLETIONS = {"conjunction": "and", "clauses": [
+    {"property": "name", "operator": "eq", "value": "llm.completion"}]}
+
+
+def run(kind: str, events: int) -> list[str]:
+    batches = [loads(body)["events"] for body in make_batches(events, 1000, 1000)]
+    with fresh_database(kind) as database:
+        services = bootstrap(Settings(database_url=database.url,
+                                      database_schema=database.schema))
+        try:
+            ledger, runner = services.ledger, services.runner
+            organization = authenticate(create_token(CreateToken("bench", ALL_SCOPES), ledger),
+                                        ledger).organization_id
+            create_meter(CreateMeter(organization, "tokens", COMPLETIONS,
+                                     {"func": "sum", "property": "tokens"}), ledger)
+            create_meter(CreateMeter(organization, "requests", {"conjunction": "and",
+                                                                "clauses": []},
+                                     {"func": "count"}), ledger)
+            runner.run_until_idle()
+            for batch in batches:
+                ingest_events(IngestEvents(organization, batch, datetime.now(UTC)), ledger)
+            recorder, mapper = ledger.recorder, ledger.mapper
+            started = time.process_time()
+            position = 0
+            while page := recorder.select_notifications(start=position, limit=1000,
+                                                        inclusive_of_start=False):
+                for notification in page:
+                    mapper.to_domain_event(notification)
+                position = page[-1].id
+            lines = [f"{kind:<8} reading and decoding the log {_per_event(started, events)}"]
+            # One after the other: the runner keeps only the last page it read, so each
+            # projection reads and decodes every page itself.
+            for name, projection in runner.projections.items():
+                started = time.process_time()
+                while runner.catch_up(projection):
+                    pass
+                lines.append(f"{kind:<8} {name:<16} {_per_event(started, events)}")
+            return lines
+        finally:
+            services.close()
+
+
+def _per_event(started: float, events: int) -> str:
+    return f"{(time.process_time() - started) / events * 1e6:6.1f} µs of CPU per ledger entry"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
+    args = parser.parse_args()
+    for kind in kinds(args.database):
+        print("\n".join(run(kind, args.events)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
