@@ -229,28 +229,17 @@ def numeric_leaves(metadata: Mapping[str, Any]) -> Totals:
         kind = type(value)
         if kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
             for inner, item in value.items():
-                number = _number(item)
+                number = metadata_number(item)
                 if number is not None and "." not in inner:
                     found[f"{key}.{inner}"] = number
             continue
-        number = _number(value)
+        number = metadata_number(value)
         if number is not None:
             found[key] = number
     return found
 
 
 _SCALARS: Final = frozenset({str, int, Decimal, bool, float, type(None)})
-
-
-def _number(value: Any) -> Decimal | None:
-    """`metadata_number`, sparing the usual JSON types its `isinstance` checks (roll-ups read
-    every event's metadata)."""
-    kind = type(value)
-    if kind is Decimal:
-        return value  # immutable: the same number as a copy
-    if kind is int:
-        return Decimal(value)
-    return None if kind in _SCALARS else metadata_number(value)
 
 
 def add_totals(into: Totals, values: Mapping[str, Decimal]) -> Totals:

@@ -50,9 +50,14 @@ def fingerprint(payload: dict[str, Any]) -> str:
 
 
 def metadata_number(value: Any) -> Decimal | None:
-    """A metadata value as a number, when it is a JSON number (never a bool or a string)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | Decimal):
+    """A metadata value as a number, when it is a JSON number (never a bool or a string).
+    The usual JSON types are told by their exact type first (roll-ups read every event's
+    metadata); subclasses go through `isinstance`."""
+    kind = type(value)
+    if kind is Decimal:
+        return value  # immutable: the same number as a copy
+    if kind is int:
         return Decimal(value)
-    return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return None
+    return Decimal(value)
