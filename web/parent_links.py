@@ -57,6 +57,10 @@ class _Tail:
 _TAILS: WeakKeyDictionary[Ledger, _Tail] = WeakKeyDictionary()
 
 
+def _tail_of(ledger: Ledger) -> _Tail:
+    return _TAILS.setdefault(ledger, _Tail())
+
+
 class ParentLinks:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -102,7 +106,7 @@ class ParentLinks:
         """The organization's usage events the events projection has not applied yet (None
         when there are too many to be worth reading: catching up is then as cheap)."""
         ledger = self.services.ledger
-        tail = _TAILS.setdefault(ledger, _Tail())
+        tail = _tail_of(ledger)
         with tail.lock:
             for position in [p for p in tail.links if p <= projected]:
                 del tail.links[position]
@@ -130,7 +134,7 @@ class ParentLinks:
         """A batch with links was just recorded at ledger positions `entries` (first, last):
         keep its links for the tail, so the next batch neither reads nor decodes them (when the
         batch directly follows what was read, nothing else lies in between)."""
-        tail = _TAILS.setdefault(self.services.ledger, _Tail())
+        tail = _tail_of(self.services.ledger)
         with tail.lock:
             for position, link in links:
                 tail.links[position] = (organization_id, link)
