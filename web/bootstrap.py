@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from commands.ledger import Ledger
@@ -10,6 +11,7 @@ from projections.commerce import CommerceProjection
 from projections.customer_meters import CustomerMetersProjection
 from projections.events import EventsProjection
 from projections.meter_builds import MeterBuilds
+from projections.meter_usage import NAME as METER_USAGE
 from projections.meter_usage import MeterUsageProjection
 from projections.meters import MetersProjection
 from projections.runner import AnyProjection, ProjectionRunner
@@ -17,9 +19,24 @@ from projections.store import Store, create_store
 from web.config import Settings
 
 
+PROJECTION_NAMES = tuple(cls.name for cls in (
+    CatalogProjection, EventsProjection, MetersProjection, MeterUsageProjection,
+    CommerceProjection, CustomerMetersProjection))
+
+
 def all_projections(ledger: Ledger) -> list[AnyProjection]:
     return [CatalogProjection(), EventsProjection(), MetersProjection(), MeterUsageProjection(),
             CommerceProjection(), CustomerMetersProjection(ledger)]
+
+
+def projection_runner(ledger: Ledger, store: Store,
+                      names: Sequence[str] | None = None) -> ProjectionRunner:
+    """A runner of the named projections (default: all). Background meter builds run where
+    the meter usage projection runs: a finished build joins it."""
+    projections = [p for p in all_projections(ledger) if names is None or p.name in names]
+    jobs = [MeterBuilds(ledger, store).step] if any(
+        p.name == METER_USAGE for p in projections) else []
+    return ProjectionRunner(ledger, store, projections, jobs=jobs)
 
 
 @dataclass
@@ -39,7 +56,6 @@ def bootstrap(settings: Settings) -> Services:
     ledger = Ledger(env=settings.ledger_env())
     store = create_store(settings.sqlalchemy_url(), settings.database_schema)
     store.create_tables()
-    runner = ProjectionRunner(ledger, store, all_projections(ledger),
-                              jobs=[MeterBuilds(ledger, store).step])
+    runner = projection_runner(ledger, store)
     runner.ensure_positions()
     return Services(settings=settings, ledger=ledger, store=store, runner=runner)

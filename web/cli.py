@@ -16,7 +16,7 @@ from domain.errors import LedgerError
 from domain.organization import ALL_SCOPES
 from projections.meter_builds import MeterBuilds
 from projections.meter_usage import NAME
-from web.bootstrap import Services, bootstrap
+from web.bootstrap import PROJECTION_NAMES, Services, bootstrap, projection_runner
 from web.config import Settings
 
 
@@ -66,14 +66,19 @@ def token_revoke(args: argparse.Namespace) -> int:
 
 
 def project(args: argparse.Namespace) -> int:
-    """Run the projection runner as a worker process until interrupted."""
+    """Run the projection runner, or its share of the projections (`--projection`), as a
+    worker process until interrupted."""
     services = bootstrap(_settings(args))
+    runner = services.runner
+    if args.projection:
+        runner = projection_runner(services.ledger, services.store, args.projection)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    services.runner.start()
-    print("projecting; Ctrl-C to stop", file=sys.stderr)
+    runner.start()
+    print(f"projecting {', '.join(runner.projections)}; Ctrl-C to stop", file=sys.stderr)
     stop.wait()
+    runner.stop()
     services.close()
     return 0
 
@@ -157,10 +162,14 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=token_revoke)
 
     p = sub.add_parser("project", help="run the projection worker (PostgreSQL deployments)")
+    p.add_argument("--projection", action="append", choices=PROJECTION_NAMES,
+                   help="run only this projection (repeatable; default: all): workers "
+                        "sharing the projections out run on several cores")
     p.set_defaults(func=project)
 
     p = sub.add_parser("rebuild", help="drop and rebuild read models from the ledger")
-    p.add_argument("--projection", action="append", help="a projection name (repeatable)")
+    p.add_argument("--projection", action="append", choices=PROJECTION_NAMES,
+                   help="a projection to rebuild (repeatable)")
     p.add_argument("--all", action="store_true")
     p.add_argument("--meter", action="append", type=UUID, metavar="ID",
                    help="rebuild one meter's usage in the background (repeatable)")
