@@ -14,7 +14,8 @@ from projections.tables import READ_MODEL_VERSION, metadata, read_model_version
 
 @dataclass
 class Store:
-    """`engine` serves reads; `writer` serves projection transactions.
+    """`engine` serves reads (autocommit on PostgreSQL); `writer` serves projection
+    transactions.
 
     On SQLite the writer starts transactions with BEGIN IMMEDIATE, so a projection takes the write
     lock before it reads its position and two workers can never apply the same batch.
@@ -55,10 +56,12 @@ def create_store(url: str, schema: str | None = None) -> Store:
     connect_args: dict[str, Any] = {"prepare_threshold": None}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
-    engine = create_engine(url, json_serializer=dumps_str, json_deserializer=loads,
+    writer = create_engine(url, json_serializer=dumps_str, json_deserializer=loads,
                            connect_args=connect_args, pool_size=10, max_overflow=20,
                            pool_pre_ping=True)
-    return Store(engine=engine, writer=engine)
+    # Reads autocommit (same pool): no BEGIN and ROLLBACK round trips around each one. Under
+    # PostgreSQL's READ COMMITTED every statement takes its own snapshot anyway.
+    return Store(engine=writer.execution_options(isolation_level="AUTOCOMMIT"), writer=writer)
 
 
 def decimal_cmp(left: str | None, right: str | None) -> int | None:

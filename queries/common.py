@@ -1,11 +1,12 @@
-"""Helpers shared by the queries (and projections): sorting, pagination, list membership."""
+"""Helpers shared by the queries (and projections): sorting, pagination, list membership,
+streaming."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from domain.errors import InvalidInput
@@ -33,6 +34,19 @@ def paginate(conn: Connection, query: Select[Any], page: int, limit: int) -> tup
         .scalar_one()
     rows = conn.execute(query.limit(limit).offset((page - 1) * limit)).mappings().all()
     return list(rows), int(total)
+
+
+def streamed(conn: Connection, query: Select[Any], rows: int = 5000) -> Iterator[Row[Any]]:
+    """The rows of `query`, fetched `rows` at a time. On PostgreSQL that is a server-side
+    cursor, which lives in a transaction; reads autocommit there (`projections.store`), so the
+    cursor gets a connection of its own."""
+    if conn.dialect.name != "postgresql":
+        yield from conn.execution_options(yield_per=rows).execute(query)
+        return
+    with conn.engine.connect() as own:
+        own = own.execution_options(isolation_level="READ COMMITTED", yield_per=rows)
+        with own.begin():
+            yield from own.execute(query)
 
 
 def one_of(conn: Connection, column: ColumnElement[Any],

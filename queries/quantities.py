@@ -46,6 +46,7 @@ from projections.meter_tables import (
     meter_usage_values,
 )
 from projections.tables import customers, events
+from queries.common import streamed
 from queries.events import customer_condition, customer_references
 from queries.jsonsql import json_text
 from queries.meters import meter_row
@@ -143,7 +144,7 @@ def from_events(conn: Connection, organization_id: UUID, meter_id: UUID, q: Quan
             name.removeprefix("metadata.").split("."))).in_(wanted))
     per_customer = q.by_customer or q.customer_aggregation is not None
     partials: dict[int, dict[str, Partial]] = {}
-    for row in conn.execution_options(yield_per=5000).execute(stmt):
+    for row in streamed(conn, stmt):
         view = Metered(row.name, row.source, row.timestamp, row.metadata)
         if not flt.matches(view):
             continue

@@ -16,7 +16,7 @@ nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -41,17 +41,91 @@ MAX_TAIL = 20_000
 """Ledger entries past the events projection that a batch with links reads from the ledger."""
 
 
+class _Links:
+    """One organization's tail links, indexed by the references that name them."""
+
+    def __init__(self) -> None:
+        self.by_position: dict[int, BatchLink] = {}
+        self.holders: dict[str, list[int]] = {}
+        """By reference: the positions of the links it names."""
+        self.waiting: dict[str, int] = {}
+        """By reference: how many links name it as their parent."""
+
+    def add(self, position: int, link: BatchLink) -> None:
+        self.by_position[position] = link
+        for ref in link.refs:
+            held = self.holders.get(ref)
+            if held is None:
+                self.holders[ref] = [position]
+            else:
+                held.append(position)
+        if link.parent_ref is not None:
+            self.waiting[link.parent_ref] = self.waiting.get(link.parent_ref, 0) + 1
+
+    def drop(self, position: int) -> None:
+        link = self.by_position.pop(position)
+        for ref in link.refs:
+            held = self.holders[ref]
+            held.remove(position)
+            if not held:
+                del self.holders[ref]
+        if link.parent_ref is not None:
+            left = self.waiting.pop(link.parent_ref) - 1
+            if left:
+                self.waiting[link.parent_ref] = left
+
+    def waits_for(self, refs: Iterable[str]) -> bool:
+        """Whether a link names one of `refs` as its parent."""
+        return not self.waiting.keys().isdisjoint(refs)
+
+    def reach(self, refs: Iterable[str], upto: int, into: dict[int, BatchLink]) -> None:
+        """Add to `into` (by position) the links up to position `upto` that `refs` name, and
+        their ancestors among these links."""
+        frontier = list(refs)
+        while frontier:
+            for position in self.holders.get(frontier.pop(), ()):
+                if position <= upto and position not in into:
+                    link = into[position] = self.by_position[position]
+                    if link.parent_ref is not None:
+                        frontier.append(link.parent_ref)
+
+
 class _Tail:
     """The links of the ledger entries read past the events projection, kept by the process
     (entries never change), so that each batch decodes only what was recorded since the last
-    one instead of the whole tail again."""
+    one instead of the whole tail again. Indexed per organization by reference, so that a batch
+    looks only at the tail links its own links can reach, however long the tail."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.read = 0
         """The ledger position read up to."""
-        self.links: dict[int, tuple[UUID, BatchLink]] = {}
-        """By ledger position: the entry's organization and its link."""
+        self.positions: dict[int, _Links] = {}
+        """Each ledger position read, and the links (of its organization) that hold it."""
+        self.by_organization: dict[UUID, _Links] = {}
+
+    def add(self, position: int, organization_id: UUID, link: BatchLink) -> None:
+        if position in self.positions:
+            return
+        links = self.of(organization_id)
+        self.positions[position] = links
+        links.add(position, link)
+
+    def of(self, organization_id: UUID) -> _Links:
+        links = self.by_organization.get(organization_id)
+        if links is None:
+            links = self.by_organization[organization_id] = _Links()
+        return links
+
+    def drop_through(self, projected: int) -> None:
+        """Forget the links the events projection has applied."""
+        for position in [p for p in self.positions if p <= projected]:
+            self.positions.pop(position).drop(position)
+
+    def clear(self) -> None:
+        self.positions.clear()
+        self.by_organization.clear()
+        self.read = 0
 
 
 _TAILS: WeakKeyDictionary[Ledger, _Tail] = WeakKeyDictionary()
@@ -84,50 +158,62 @@ class ParentLinks:
         the entries it has not applied yet (read from the ledger). When those could have
         changed what the read model says of the batch (one of them waits for an event of the
         batch, or a recorded subtree does), the events projection is caught up here instead,
-        in this thread (exactly once, as the runner would)."""
+        in this thread (exactly once, as the runner would).
+
+        Of the tail, only the links the batch can reach count: those its events name as
+        parents and their ancestors, then those the pending roots of the recorded trees it
+        names wait for, and their ancestors, until nothing new is reached. (A tail link no
+        walk reaches cannot change a depth or close a cycle, whatever ids it shares.)"""
         services = self.services
         runner, target = services.runner, services.ledger.position()
-        projected = runner.positions()[EVENTS]
-        tail = self._tail(organization_id, projected, target) if projected < target else []
-        if tail is not None:
-            own_refs = {ref for link in links for ref in link.refs}
-            if not any(link.parent_ref in own_refs for link in tail):
-                with services.store.engine.connect() as conn:
-                    recorded = recorded_trees(conn, organization_id, links, tail)
-                if own_refs.isdisjoint(recorded.pending_heights):
-                    return recorded
+        tail = _tail_of(services.ledger)
+        with tail.lock:
+            if self._read_tail(tail, runner.positions()[EVENTS], target):
+                own_refs = {ref for link in links for ref in link.refs}
+                unprojected = tail.of(organization_id)
+                if not unprojected.waits_for(own_refs):
+                    reached: dict[int, BatchLink] = {}
+                    unprojected.reach((link.parent_ref for link in links
+                                       if link.parent_ref is not None), target, reached)
+                    with services.store.engine.connect() as conn:
+                        while True:
+                            recorded = recorded_trees(conn, organization_id, links,
+                                                      [reached[p] for p in sorted(reached)])
+                            before = len(reached)
+                            unprojected.reach((
+                                node.root_parent_ref for node in recorded.nodes.values()
+                                if node.root_parent_ref is not None), target, reached)
+                            if len(reached) == before:
+                                break
+                    if own_refs.isdisjoint(recorded.pending_heights):
+                        return recorded
         while runner.positions()[EVENTS] < target:
             runner.catch_up(runner.projections[EVENTS])
         with services.store.engine.connect() as conn:
             return recorded_trees(conn, organization_id, links)
 
-    def _tail(self, organization_id: UUID, projected: int,
-              target: int) -> list[BatchLink] | None:
-        """The organization's usage events the events projection has not applied yet (None
-        when there are too many to be worth reading: catching up is then as cheap)."""
-        ledger = self.services.ledger
-        tail = _tail_of(ledger)
-        with tail.lock:
-            for position in [p for p in tail.links if p <= projected]:
-                del tail.links[position]
-            if target - projected > MAX_TAIL:
-                tail.links.clear()
-                tail.read = 0
-                return None
-            start = max(tail.read, projected)
-            if target > start:
-                for notification in ledger.recorder.select_notifications(
-                        start=start, limit=target - start, stop=target, topics=[USAGE_TOPIC],
-                        inclusive_of_start=False):
-                    if notification.id in tail.links:
-                        continue
-                    event = ledger.mapper.to_domain_event(notification)
-                    if isinstance(event, UsageRecorded):
-                        tail.links[notification.id] = (event.organization_id, BatchLink(
-                            -1, event.originator_id, event.external_id, event.parent_ref))
-                tail.read = target
-            return [link for position, (organization, link) in sorted(tail.links.items())
-                    if organization == organization_id and position <= target]
+    def _read_tail(self, tail: _Tail, projected: int, target: int) -> bool:
+        """Bring the tail (locked by the caller) to the ledger entries in (`projected`,
+        `target`]; False when there are too many to be worth reading (catching up is then as
+        cheap)."""
+        tail.drop_through(projected)
+        if target - projected > MAX_TAIL:
+            tail.clear()
+            return False
+        start = max(tail.read, projected)
+        if target > start:
+            ledger = self.services.ledger
+            for notification in ledger.recorder.select_notifications(
+                    start=start, limit=target - start, stop=target, topics=[USAGE_TOPIC],
+                    inclusive_of_start=False):
+                if notification.id in tail.positions:
+                    continue
+                event = ledger.mapper.to_domain_event(notification)
+                if isinstance(event, UsageRecorded):
+                    tail.add(notification.id, event.organization_id, BatchLink(
+                        -1, event.originator_id, event.external_id, event.parent_ref))
+            tail.read = target
+        return True
 
     def recorded(self, organization_id: UUID, entries: tuple[int, int],
                  links: Sequence[tuple[int, BatchLink]]) -> None:
@@ -137,7 +223,7 @@ class ParentLinks:
         tail = _tail_of(self.services.ledger)
         with tail.lock:
             for position, link in links:
-                tail.links[position] = (organization_id, link)
+                tail.add(position, organization_id, link)
             first, last = entries
             if first == tail.read + 1:
                 tail.read = last
@@ -149,13 +235,13 @@ class ParentLinks:
             return
         key = {"c": _ADVISORY_CLASS, "k": int.from_bytes(organization_id.bytes[:4], "big",
                                                          signed=True)}
+        # The lock belongs to the session; reads autocommit, so it is not left idle in a
+        # transaction while the batch is checked and recorded.
         with self.services.store.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(CAST(:c AS integer), "
                               "CAST(:k AS integer))"), key)
-            conn.commit()  # the lock belongs to the session: do not stay idle in a transaction
             try:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(CAST(:c AS integer), "
                                   "CAST(:k AS integer))"), key)
-                conn.commit()

@@ -76,3 +76,29 @@ def test_a_chain_over_several_unprojected_batches_keeps_its_depth(
                       event("c63", "c62"), event("c64", "c63"), event("c65", "c64"))
     assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(4, "parent_depth")]
     assert _lag(services) > 60
+
+
+def test_a_recorded_root_waiting_for_an_unprojected_chain_counts_its_depth(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    ok(ingest(client, auth, event("r", "q60"), event("y", "r")))   # r waits for q60; y under r
+    services.runner.run_until_idle()
+    services.runner.stop()
+    ok(ingest(client, auth, event("q0"), *[event(f"q{i}", f"q{i - 1}") for i in range(1, 61)]))
+    lag = _lag(services)     # q60 (60 deep) and its ancestors are only in the ledger
+    below = [event("z1", "y"), event("z2", "z1"), event("z3", "z2")]   # y is 62 deep
+    response = ingest(client, auth, *below)
+    assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(2, "parent_depth")]
+    assert ok(ingest(client, auth, *below[:2]))["inserted"] == 2
+    assert _lag(services) == lag + 2            # checked against the tail, without waiting
+
+
+def test_a_resent_unprojected_event_keeps_its_recorded_parent(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    services.runner.stop()
+    ok(ingest(client, auth, event("d", "p")))           # d waits for p, unprojected
+    lag = _lag(services)
+    # d again, now naming e, and e under d: e's parent is the recorded d (waiting for p), so
+    # only the resent d's link closes a cycle.
+    response = ingest(client, auth, event("d", "e"), event("e", "d"))
+    assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(0, "parent_cycle")]
+    assert _lag(services) == lag
