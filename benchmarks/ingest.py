@@ -39,6 +39,15 @@ from domain.values import dumps
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama-3-70b")
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
 NAMES = ("llm.completion", "llm.embedding", "api.request")
+METERS = (  # the quantities benchmark's three meters (issue 3's dataset)
+    {"name": "tokens", "aggregation": {"func": "sum", "property": "tokens"},
+     "filter": {"conjunction": "and", "clauses": [
+         {"property": "name", "operator": "eq", "value": "llm.completion"}]}},
+    {"name": "requests", "aggregation": {"func": "count"},
+     "filter": {"conjunction": "and", "clauses": []}},
+    {"name": "models", "aggregation": {"func": "unique", "property": "model"},
+     "filter": {"conjunction": "and", "clauses": []}},
+)
 
 
 def make_batches(events: int, batch_size: int, customers: int, *, backfill: bool = False,
@@ -142,12 +151,13 @@ def wait_projected(database: Database, position: int, timeout: float = 1800) -> 
 
 
 def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: int,
-        workers: int = 1, *, rebuild: bool = True) -> Run:
+        workers: int = 1, *, rebuild: bool = True, meters: int = 0) -> Run:
     """One measurement on a fresh database. `projector`: "inline" runs the projections in the
     API process (plain `metering serve`); "process" runs them in `metering project` beside
     `metering serve --no-projections` (peak RSS is then the sum over all processes); "none"
     measures the API alone (projections on other machines) and starts the worker once the last
-    batch is acknowledged, for the catch-up figure."""
+    batch is acknowledged, for the catch-up figure. `meters`: how many of `METERS` exist before
+    the first batch (their usage and customer meters are then projected too)."""
     with fresh_database(kind) as database, ExitStack() as stack:
         token = create_token(database)
         options = ("--workers", str(workers)) if workers > 1 else ()
@@ -159,6 +169,13 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
             processes = [server]
         if projector == "process":
             processes.append(stack.enter_context(running(database, "project")))
+        if meters:
+            setup = Client(server, token)
+            for meter in METERS[:meters]:
+                setup.post("/v1/meters/", dumps(meter))
+            if projector != "none":  # the meters' builds start before the first batch
+                wait_projected(database, setup.get("/healthz")["ledger_position"])
+            setup.close()
         started, cpu = time.perf_counter(), server.cpu_seconds()
         try:
             post_all(server, token, bodies, clients)
@@ -210,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="API worker processes (`metering serve --workers N`)")
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--meters", type=int, default=0, choices=range(len(METERS) + 1),
+                        help="meters defined before ingesting (sum, count, unique: issue 3's)")
     parser.add_argument("--backfill", action="store_true",
                         help="timestamps at random over 30 days instead of following the clock")
     args = parser.parse_args(argv)
@@ -223,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             for clients in (int(c) for c in args.clients.split(",")):
                 try:
                     print(run(kind, projector, bodies, args.events, clients, args.workers,
-                              rebuild=not args.no_rebuild).line(), flush=True)
+                              rebuild=not args.no_rebuild, meters=args.meters).line(),
+                          flush=True)
                 except Exception as e:  # noqa: BLE001 - one failure must not hide the others
                     failed += 1
                     print(f"{kind:<8} {projector:<7} {clients} clients: FAILED: {e}",

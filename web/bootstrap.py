@@ -32,11 +32,17 @@ def all_projections(ledger: Ledger) -> list[AnyProjection]:
 def projection_runner(ledger: Ledger, store: Store,
                       names: Sequence[str] | None = None) -> ProjectionRunner:
     """A runner of the named projections (default: all). Background meter builds run where
-    the meter usage projection runs: a finished build joins it."""
+    the meter usage projection runs: a finished build joins it.
+
+    Pages of the ledger: 5,000 entries on PostgreSQL, where a projection's costs per page
+    (its transaction, its look-ups of the rows a page touches) then weigh a fifth as much per
+    entry; 1,000 on SQLite, where a projection's transaction holds the database's only write
+    lock, which ingestion waits for."""
     projections = [p for p in all_projections(ledger) if names is None or p.name in names]
     jobs = [MeterBuilds(ledger, store).step] if any(
         p.name == METER_USAGE for p in projections) else []
-    return ProjectionRunner(ledger, store, projections, jobs=jobs)
+    return ProjectionRunner(ledger, store, projections, jobs=jobs,
+                            batch_size=5000 if store.dialect == "postgresql" else 1000)
 
 
 @dataclass
