@@ -170,12 +170,7 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         if projector == "process":
             processes.append(stack.enter_context(running(database, "project")))
         if meters:
-            setup = Client(server, token)
-            for meter in METERS[:meters]:
-                setup.post("/v1/meters/", dumps(meter))
-            if projector != "none":  # the meters' builds start before the first batch
-                wait_projected(database, setup.get("/healthz")["ledger_position"])
-            setup.close()
+            define_meters(database, server, token, meters, projector)
         started, cpu = time.perf_counter(), server.cpu_seconds()
         try:
             post_all(server, token, bodies, clients)
@@ -193,6 +188,21 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         label = projector if workers == 1 else f"{projector}/{workers}w"
         return Run(kind, label, clients, events, seconds, cpu / events, peak, lag, catch_up,
                    rebuild_rate(database) if rebuild else None)
+
+
+def define_meters(database: Database, server: Server, token: str, meters: int,
+                  projector: str) -> None:
+    """Create the first `meters` of `METERS` and wait until they are projected, so that their
+    builds are live before the first batch. The API answers a creation once the projections
+    show it: with `projector` "none", a worker runs meanwhile."""
+    with ExitStack() as stack:
+        if projector == "none":
+            stack.enter_context(running(database, "project"))
+        setup = Client(server, token)
+        for meter in METERS[:meters]:
+            setup.post("/v1/meters/", dumps(meter))
+        wait_projected(database, setup.get("/healthz")["ledger_position"])
+        setup.close()
 
 
 def rebuild_rate(database: Database) -> float:

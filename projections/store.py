@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, select
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
 
 from domain.values import dumps_str, loads
 from projections.tables import READ_MODEL_VERSION, metadata, read_model_version
@@ -28,6 +31,24 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @contextmanager
+    def schema_lock(self, schema: str | None) -> Iterator[None]:
+        """Hold, on PostgreSQL, a lock per schema across processes while tables are created:
+        an API process and its projection worker starting together on a new database would
+        otherwise both create the event store's tables and types, and one of them fail."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        key = {"c": _SCHEMA_LOCK_CLASS, "k": zlib.crc32((schema or "").encode()) - 2**31}
+        with self.engine.connect() as conn:  # autocommit: the lock belongs to the session
+            conn.execute(text("SELECT pg_advisory_lock(CAST(:c AS integer), "
+                              "CAST(:k AS integer))"), key)
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(CAST(:c AS integer), "
+                                  "CAST(:k AS integer))"), key)
+
     def create_tables(self) -> None:
         """Create the read tables; read models of another `READ_MODEL_VERSION` are dropped first
         (they are derived data: the projections rebuild them from the ledger)."""
@@ -48,6 +69,9 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
         self.writer.dispose()
+
+
+_SCHEMA_LOCK_CLASS = 0x6D657472  # "metr": our namespace among advisory locks
 
 
 def create_store(url: str, schema: str | None = None) -> Store:

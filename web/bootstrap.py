@@ -59,9 +59,10 @@ class Services:
 
 
 def bootstrap(settings: Settings) -> Services:
-    ledger = Ledger(env=settings.ledger_env())
     store = create_store(settings.sqlalchemy_url(), settings.database_schema)
-    store.create_tables()
-    runner = projection_runner(ledger, store)
-    runner.ensure_positions()
+    with store.schema_lock(settings.database_schema):
+        ledger = Ledger(env=settings.ledger_env())
+        store.create_tables()
+        runner = projection_runner(ledger, store)
+        runner.ensure_positions()
     return Services(settings=settings, ledger=ledger, store=store, runner=runner)
