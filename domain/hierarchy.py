@@ -109,25 +109,29 @@ class _Depths:
 
     It is when the event's id is its own alone (no other link and no recorded node holds it):
     its ancestry can then reach it again only through its parent's ancestry looping, so its
-    depth is its parent's plus one, and None with it. Otherwise the ancestry is walked."""
+    depth is its parent's plus one, and None with it. Otherwise the ancestry is walked.
+
+    Ids are keyed by their integer: a UUID hashes in Python, and a batch hashes each id several
+    times."""
 
     def __init__(self, links: Sequence[BatchLink], recorded: RecordedTrees) -> None:
         self.recorded = recorded
         self.by_ref: dict[str, BatchLink] = {}
-        counts: Counter[UUID] = Counter()
+        counts: Counter[int] = Counter()
         for link in links:
-            counts[link.event_id] += 1
+            counts[link.event_id.int] += 1
             for ref in link.refs:
                 self.by_ref.setdefault(ref, link)
         self.shared = {event_id for event_id, count in counts.items() if count > 1}
-        self.shared.update(i for node in recorded.nodes.values() for i in (node.id, node.root_id))
-        self.known: dict[UUID, int | None] = {}
+        self.shared.update(i.int for node in recorded.nodes.values()
+                           for i in (node.id, node.root_id))
+        self.known: dict[int, int | None] = {}
 
     def of(self, link: BatchLink) -> int | None:
-        chain: dict[UUID, None] = {}  # links whose depth is the next one's plus one, in order
+        chain: dict[int, None] = {}  # links whose depth is the next one's plus one, in order
         current = link
         while True:
-            event_id = current.event_id
+            event_id = current.event_id.int
             if event_id in self.shared:
                 depth = _depth(current, self.by_ref, self.recorded)
                 break
