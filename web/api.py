@@ -18,7 +18,13 @@ from commands.tokens import Principal, authenticate
 from domain.errors import InvalidInput, NotFound
 from domain.values import loads
 from web.bootstrap import Services
-from web.errors import PayloadTooLarge, Unauthorized, from_pydantic, json_response
+from web.errors import (
+    PayloadTooLarge,
+    ReadModelsBehind,
+    Unauthorized,
+    from_pydantic,
+    json_response,
+)
 
 MAX_BODY = 10 * 1024 * 1024
 POSITION_HEADER = "Metering-Ledger-Position"
@@ -35,7 +41,8 @@ class Call:
     query: Any
     body: Any
     request: Request
-    stale: bool = False
+    stale_at: int | None = None
+    """The ledger position the read models did not reach in time (None: they did)."""
 
     @property
     def organization_id(self) -> Any:
@@ -44,11 +51,12 @@ class Call:
     def fresh(self, position: int, projections: tuple[str, ...] | None = None) -> None:
         """Wait until the read models reflect `position` (read-your-writes).
 
-        If they do not get there in time the answer is served anyway, marked stale."""
+        If they do not get there in time the answer is served anyway, marked stale; an answer
+        that would be "not found" is a 503 instead (`ReadModelsBehind`)."""
         self.services.runner.poke()
         if not self.services.runner.wait(position, projections,
                                          self.services.settings.read_wait_timeout):
-            self.stale = True
+            self.stale_at = position
 
 
 @dataclass
@@ -102,12 +110,17 @@ def _dispatcher(services: Services, ops: dict[str, Operation]) -> Callable[[Requ
             body = _parse_body(await _read_body(request), op)
         query = _parse_query(request, op.query) if op.query is not None else None
         call = Call(services, principal, dict(request.path_params), query, body, request)
-        result = await run_in_threadpool(_run, op, call)
+        try:
+            result = await run_in_threadpool(_run, op, call)
+        except NotFound:
+            if call.stale_at is None:
+                raise
+            raise ReadModelsBehind(call.stale_at) from None
         if not isinstance(result, Response):
             data = result.model_dump(mode="python", by_alias=True) \
                 if isinstance(result, BaseModel) else result
             result = json_response(data, op.status)
-        if call.stale:
+        if call.stale_at is not None:
             result.headers[STALE_HEADER] = "true"
         return result
     return dispatch

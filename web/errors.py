@@ -33,6 +33,18 @@ class PayloadTooLarge(HTTPError):
                          f"Request body exceeds the limit of {limit} bytes")
 
 
+class ReadModelsBehind(HTTPError):
+    """Nothing found while the read models had not yet applied the ledger position the request
+    waited for: what it looks for may be recorded (a write's own result, say) and not readable
+    yet. A 404 would tell a client to write it again."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(503, "ServiceUnavailable",
+                         f"The read models have not caught up with ledger position {position} "
+                         "yet (are the projections running?). Anything written is recorded: "
+                         "do not send it again; read it once they have caught up.")
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dumps(data), status_code=status, headers=headers,
                     media_type="application/json")
@@ -62,6 +74,9 @@ def error_response(_request: Request, exc: Exception) -> Response:
         case IntegrityError():
             return json_response({"error": "Conflict", "detail": "A concurrent request changed "
                                   "this resource first; retry the request."}, 409)
+        case ReadModelsBehind():
+            return json_response({"error": exc.error, "detail": exc.detail}, exc.status,
+                                 {"Retry-After": "1"})
         case HTTPError():
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             return json_response({"error": exc.error, "detail": exc.detail}, exc.status, headers)
