@@ -18,7 +18,6 @@ from projections.runner import AnyProjection, ProjectionRunner
 from projections.store import Store, create_store
 from web.config import Settings
 
-
 PROJECTION_NAMES = tuple(cls.name for cls in (
     CatalogProjection, EventsProjection, MetersProjection, MeterUsageProjection,
     CommerceProjection, CustomerMetersProjection))

@@ -166,31 +166,40 @@ class ParentLinks:
         walk reaches cannot change a depth or close a cycle, whatever ids it shares.)"""
         services = self.services
         runner, target = services.runner, services.ledger.position()
-        tail = _tail_of(services.ledger)
-        with tail.lock:
-            if self._read_tail(tail, runner.positions()[EVENTS], target):
-                own_refs = {ref for link in links for ref in link.refs}
-                unprojected = tail.of(organization_id)
-                if not unprojected.waits_for(own_refs):
-                    reached: dict[int, BatchLink] = {}
-                    unprojected.reach((link.parent_ref for link in links
-                                       if link.parent_ref is not None), target, reached)
-                    with services.store.engine.connect() as conn:
-                        while True:
-                            recorded = recorded_trees(conn, organization_id, links,
-                                                      [reached[p] for p in sorted(reached)])
-                            before = len(reached)
-                            unprojected.reach((
-                                node.root_parent_ref for node in recorded.nodes.values()
-                                if node.root_parent_ref is not None), target, reached)
-                            if len(reached) == before:
-                                break
-                    if own_refs.isdisjoint(recorded.pending_heights):
-                        return recorded
+        recorded = self._with_tail(organization_id, links, runner.positions()[EVENTS], target)
+        if recorded is not None:
+            return recorded
         while runner.positions()[EVENTS] < target:
             runner.catch_up(runner.projections[EVENTS])
         with services.store.engine.connect() as conn:
             return recorded_trees(conn, organization_id, links)
+
+    def _with_tail(self, organization_id: UUID, links: Sequence[BatchLink], projected: int,
+                   target: int) -> RecordedTrees | None:
+        """The trees as the read model (at `projected`) and the tail up to `target` hold
+        them; None when the tail is too long, or could change what the read model says of
+        the batch."""
+        tail = _tail_of(self.services.ledger)
+        with tail.lock:
+            if not self._read_tail(tail, projected, target):
+                return None
+            own_refs = {ref for link in links for ref in link.refs}
+            unprojected = tail.of(organization_id)
+            if unprojected.waits_for(own_refs):
+                return None
+            reached: dict[int, BatchLink] = {}
+            unprojected.reach((link.parent_ref for link in links if link.parent_ref is not None),
+                              target, reached)
+            with self.services.store.engine.connect() as conn:
+                while True:
+                    recorded = recorded_trees(conn, organization_id, links,
+                                              [reached[p] for p in sorted(reached)])
+                    before = len(reached)
+                    unprojected.reach((node.root_parent_ref for node in recorded.nodes.values()
+                                       if node.root_parent_ref is not None), target, reached)
+                    if len(reached) == before:
+                        break
+        return recorded if own_refs.isdisjoint(recorded.pending_heights) else None
 
     def _read_tail(self, tail: _Tail, projected: int, target: int) -> bool:
         """Bring the tail (locked by the caller) to the ledger entries in (`projected`,
