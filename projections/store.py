@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,22 +32,29 @@ class Store:
         return self.engine.dialect.name
 
     @contextmanager
-    def schema_lock(self, schema: str | None) -> Iterator[None]:
-        """Hold, on PostgreSQL, a lock per schema across processes while tables are created:
-        an API process and its projection worker starting together on a new database would
-        otherwise both create the event store's tables and types, and one of them fail."""
+    def advisory_lock(self, namespace: int, key: int) -> Iterator[None]:
+        """Hold a lock across processes (a PostgreSQL session advisory lock on the 32-bit pair
+        `namespace`, `key`); on SQLite, nothing: its writers are serialised by the database."""
         if self.dialect != "postgresql":
             yield
             return
-        key = {"c": _SCHEMA_LOCK_CLASS, "k": zlib.crc32((schema or "").encode()) - 2**31}
-        with self.engine.connect() as conn:  # autocommit: the lock belongs to the session
+        ids = {"c": namespace, "k": key}
+        # The lock belongs to the session; reads autocommit, so it is not left idle in a
+        # transaction while it is held.
+        with self.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(CAST(:c AS integer), "
-                              "CAST(:k AS integer))"), key)
+                              "CAST(:k AS integer))"), ids)
             try:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(CAST(:c AS integer), "
-                                  "CAST(:k AS integer))"), key)
+                                  "CAST(:k AS integer))"), ids)
+
+    def schema_lock(self, schema: str | None) -> AbstractContextManager[None]:
+        """Held while tables are created: an API process and its projection worker starting
+        together on a new database would otherwise both create the event store's tables and
+        types, and one of them fail."""
+        return self.advisory_lock(_SCHEMA_LOCK_CLASS, zlib.crc32((schema or "").encode()) - 2**31)
 
     def create_tables(self) -> None:
         """Create the read tables; read models of another `READ_MODEL_VERSION` are dropped first

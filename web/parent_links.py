@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import text
 
 from commands.ingest import RecordedTreesReader
 from commands.ledger import Ledger
@@ -237,20 +236,6 @@ class ParentLinks:
             if first == tail.read + 1:
                 tail.read = last
 
-    @contextmanager
-    def _advisory_lock(self, organization_id: UUID) -> Iterator[None]:
-        if self.services.store.dialect != "postgresql":
-            yield
-            return
-        key = {"c": _ADVISORY_CLASS, "k": int.from_bytes(organization_id.bytes[:4], "big",
-                                                         signed=True)}
-        # The lock belongs to the session; reads autocommit, so it is not left idle in a
-        # transaction while the batch is checked and recorded.
-        with self.services.store.engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(CAST(:c AS integer), "
-                              "CAST(:k AS integer))"), key)
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(CAST(:c AS integer), "
-                                  "CAST(:k AS integer))"), key)
+    def _advisory_lock(self, organization_id: UUID) -> AbstractContextManager[None]:
+        return self.services.store.advisory_lock(
+            _ADVISORY_CLASS, int.from_bytes(organization_id.bytes[:4], "big", signed=True))
