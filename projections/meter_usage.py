@@ -1,10 +1,11 @@
-"""The meter-usage projection: exact partial aggregates per meter build, customer and 15-minute
-UTC bucket, plus an all-customers roll-up per bucket and the distinct values `unique` needs.
+"""Meter usage: exact partial aggregates per meter build, customer and 15-minute UTC bucket,
+plus an all-customers roll-up per bucket and the distinct values `unique` needs.
 
-Events land in the bucket of their own `timestamp` (late events included). This projection
-applies usage to *live* builds only and registers a new build whenever a meter is created or its
-definition changes; `projections.meter_builds` projects a new build from the start of the ledger
-and makes it live once it has caught up (see `projections.meter_tables`).
+Events land in the bucket of their own `timestamp` (late events included). The live projection
+(`projections.live_usage`) applies usage to *live* builds only and registers a new build whenever
+a meter is created or its definition changes; `projections.meter_builds` projects a new build
+from the start of the ledger and makes it live once it has caught up (see
+`projections.meter_tables`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from domain.aggregation import Aggregation, Partial, merge, parse_aggregation, partial_of
 from domain.calendar import floor_to_base
-from domain.meter import DEFINITION_FIELDS, Meter
 from domain.meter_filter import Filter, parse_filter
 from domain.quantities import Metered, customer_key
 from domain.usage import UsageRecorded
@@ -29,7 +29,6 @@ from projections import exact_sqlite
 from projections.bulk import insert_rows
 from projections.meter_tables import (
     BUILDING,
-    LIVE,
     USAGE_TABLES,
     meter_builds,
     meter_usage,
@@ -179,26 +178,3 @@ def latest_build(conn: Connection, meter_id: UUID) -> Any:
     """The newest build of a meter: it holds the meter's current definition."""
     return conn.execute(select(meter_builds).where(meter_builds.c.meter_id == meter_id)
                         .order_by(meter_builds.c.generation.desc()).limit(1)).mappings().first()
-
-
-class MeterUsageProjection:
-    name = NAME
-    topics = frozenset({USAGE_TOPIC, get_topic(Meter.Created), get_topic(Meter.Updated)})
-
-    def tables(self) -> Sequence[Table]:
-        return (*USAGE_TABLES, meter_builds)
-
-    def process(self, conn: Connection, events: Sequence[Any]) -> None:
-        apply_usage(conn, builds(conn, LIVE), events)
-        for event in events:
-            match event:
-                case Meter.Created():
-                    start_build(conn, event.originator_id, event.organization_id, 1,
-                                event.filter, event.aggregation, event.timestamp)
-                case Meter.Updated() if DEFINITION_FIELDS & set(event.changes):
-                    latest = latest_build(conn, event.originator_id)
-                    start_build(conn, event.originator_id, latest["organization_id"],
-                                latest["definition_version"] + 1,
-                                event.changes.get("filter", latest["filter"]),
-                                event.changes.get("aggregation", latest["aggregation"]),
-                                event.timestamp)

@@ -10,9 +10,9 @@ from projections.catalog import CatalogProjection
 from projections.commerce import CommerceProjection
 from projections.customer_meters import CustomerMetersProjection
 from projections.events import EventsProjection
+from projections.live_usage import MeterUsageProjection
 from projections.meter_builds import MeterBuilds
 from projections.meter_usage import NAME as METER_USAGE
-from projections.meter_usage import MeterUsageProjection
 from projections.meters import MetersProjection
 from projections.runner import AnyProjection, ProjectionRunner
 from projections.store import Store, create_store
