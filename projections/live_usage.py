@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table
 
 from domain.meter import DEFINITION_FIELDS, Meter
-from projections.meter_backfill import EVENTS_PROJECTION, backfill, can_backfill
+from projections.meter_backfill import backfill, can_backfill, events_reached
 from projections.meter_tables import LIVE, USAGE_TABLES, meter_builds
 from projections.meter_usage import (
     NAME,
@@ -28,7 +28,6 @@ from projections.meter_usage import (
     latest_build,
     start_build,
 )
-from projections.tables import projection_positions
 
 
 class MeterUsageProjection:
@@ -41,7 +40,7 @@ class MeterUsageProjection:
     def process_at(self, conn: Connection, events: Sequence[Any],
                    positions: Sequence[int]) -> None:
         live = builds(conn, LIVE)
-        if live and conn.dialect.name == "postgresql" and _events_reach(conn, positions[-1]):
+        if live and conn.dialect.name == "postgresql" and events_reached(conn) >= positions[-1]:
             for build in (b for b in live if can_backfill(b)):
                 backfill(conn, build, positions[0] - 1, positions[-1])
             live = [b for b in live if not can_backfill(b)]
@@ -59,9 +58,3 @@ class MeterUsageProjection:
                                 event.changes.get("aggregation", latest["aggregation"]),
                                 event.timestamp)
 
-
-def _events_reach(conn: Connection, position: int) -> bool:
-    """Whether the events read table holds every usage event up to `position`."""
-    reached = conn.execute(select(projection_positions.c.position).where(
-        projection_positions.c.name == EVENTS_PROJECTION)).scalar()
-    return (reached or 0) >= position

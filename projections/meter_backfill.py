@@ -38,12 +38,18 @@ from domain.meter_filter import metadata_path
 from projections import exact_sqlite
 from projections.meter_tables import meter_usage, meter_usage_rollup
 from projections.meter_usage import Build, merge_partials
-from projections.tables import events
+from projections.tables import events, projection_positions
 from queries.filter_sql import filter_condition
 from queries.jsonsql import json_number
 
 EVENTS_PROJECTION = "events"
 """The projection whose position says how far the events read table reaches."""
+
+
+def events_reached(conn: Connection) -> int:
+    """The ledger position up to which the events read table holds every usage event."""
+    return int(conn.execute(select(projection_positions.c.position).where(
+        projection_positions.c.name == EVENTS_PROJECTION)).scalar() or 0)
 
 _STEP_TABLE = "meter_build_step"
 _PARTIAL_COLUMNS = "customer, bucket, event_count, total, minimum, maximum"

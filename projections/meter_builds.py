@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select, update
 
 from commands.ledger import Ledger
 from domain.errors import NotFound
-from projections.meter_backfill import EVENTS_PROJECTION, backfill, can_backfill
+from projections.meter_backfill import backfill, can_backfill, events_reached
 from projections.meter_tables import BUILDING, LIVE, meter_builds
 from projections.meter_usage import (
     NAME,
@@ -143,9 +143,7 @@ class MeterBuilds:
         `backfill_step` positions); return the position reached (`position`: not possible)."""
         if not all(can_backfill(b) for b in targets):
             return position
-        reach = min(stop, position + self.backfill_step, int(conn.execute(
-            select(projection_positions.c.position)
-            .where(projection_positions.c.name == EVENTS_PROJECTION)).scalar() or 0))
+        reach = min(stop, position + self.backfill_step, events_reached(conn))
         if reach <= position:
             return position
         for build in targets:
