@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
+from functools import lru_cache
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 from domain.errors import FieldError, InvalidInput
@@ -142,8 +143,10 @@ def normalize_property(property: str) -> str:
     return property
 
 
+@lru_cache(maxsize=4096)
 def metadata_path(property: str) -> tuple[str, ...] | None:
-    """The key path a property reads inside the metadata, or None for an event field.
+    """The key path a property reads inside the metadata, or None for an event field (cached:
+    meters resolve the same few properties on every event they match).
 
     >>> metadata_path("metadata._cost.amount")
     ('_cost', 'amount')
@@ -169,11 +172,13 @@ def resolve_property(event: MeterableEvent, property: str) -> object:
         if prop == "timestamp":
             return epoch_seconds(event.timestamp)
         return event.name if prop == "name" else event.source
-    current: object = event.metadata
+    current: Any = event.metadata
     for key in path:
-        if not isinstance(current, Mapping) or key not in current:
+        if type(current) is not dict and not isinstance(current, Mapping):
             return MISSING
-        current = current[key]
+        current = current.get(key, MISSING)
+        if current is MISSING:
+            return MISSING
     return current
 
 

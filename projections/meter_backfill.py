@@ -8,9 +8,11 @@ the database can aggregate a range of positions itself. The filter compiles to t
 the number's own text through `projections.exact_sqlite`), and each step's partials are added to
 the build's rows exactly as `projections.meter_usage` adds a batch's.
 
-Used for the aggregations SQL can reproduce exactly: count, and sum/max/min/avg of a metadata
-number. `unique` (canonical value text) and properties that are event fields go through the
-ledger instead.
+Used for the aggregations SQL can reproduce exactly: count, sum/max/min/avg of a metadata
+number, and, on PostgreSQL, `unique` of a metadata value: its distinct values are JSONB's text of
+each scalar, which is `domain.aggregation.canonical_value`'s text for strings without escapes,
+booleans and plain integers; the few other values are canonicalised in Python. Properties that
+are event fields (and `unique` on SQLite) go through the ledger instead.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from sqlalchemy import (
     Connection,
     MetaData,
     String,
+    Subquery,
     Table,
+    case,
     func,
     insert,
     literal,
@@ -32,15 +36,18 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from domain.aggregation import AggregationFunction
+from domain.aggregation import CANONICAL_INTEGER_DIGITS, AggregationFunction, canonical_value
 from domain.meter_filter import metadata_path
 from projections import exact_sqlite
-from projections.meter_tables import meter_usage, meter_usage_rollup
+from domain.values import loads
+from projections.bulk import insert_rows
+from projections.meter_tables import meter_usage, meter_usage_rollup, meter_usage_values
 from projections.meter_usage import Build, merge_partials
 from projections.tables import events, projection_positions
 from queries.filter_sql import filter_condition
-from queries.jsonsql import json_number
+from queries.jsonsql import json_kind, json_number, json_value
 
 EVENTS_PROJECTION = "events"
 """The projection whose position says how far the events read table reaches."""
@@ -60,17 +67,28 @@ _step = Table(_STEP_TABLE, MetaData(), Column("customer", String), Column("bucke
 """One step's partials (temporary, per connection); typed loosely: rows come from SQL only."""
 
 
-def can_backfill(build: Build) -> bool:
+_SCALARS = ("string", "number", "boolean", "null")
+_CANONICAL_TEXT = ('^("[^\\\\]*"|true|false|null|0|'
+                   f'-?[1-9][0-9]{{0,{CANONICAL_INTEGER_DIGITS - 1}}})$')
+"""JSONB texts that are already `canonical_value`'s: strings without escapes, booleans, null and
+integers written in full."""
+
+
+def can_backfill(build: Build, dialect: str) -> bool:
     aggregation = build.aggregation
-    return aggregation.func is AggregationFunction.count or (
-        aggregation.func is not AggregationFunction.unique and aggregation.property is not None
-        and metadata_path(aggregation.property) is not None)
+    if aggregation.func is AggregationFunction.count:
+        return True
+    if aggregation.property is None or metadata_path(aggregation.property) is None:
+        return False
+    return aggregation.func is not AggregationFunction.unique or dialect == "postgresql"
 
 
 def backfill(conn: Connection, build: Build, after: int, upto: int) -> None:
     """Add to `build` the usage events at ledger positions in (`after`, `upto`]; the events
     projection must have reached `upto`."""
-    _stage(conn, build, after, upto)
+    matched = _stage(conn, build, after, upto)
+    if build.aggregation.func is AggregationFunction.unique:
+        _add_values(conn, build, matched)
     conflict = "(meter_id, generation, customer, bucket)"
     ids = {"meter_id": _uuid(conn, build.meter_id), "generation": build.generation}
     conn.execute(text(
@@ -92,8 +110,9 @@ def backfill(conn: Connection, build: Build, after: int, upto: int) -> None:
         "WHERE meter_id = :meter_id AND generation = :generation"), ids)
 
 
-def _stage(conn: Connection, build: Build, after: int, upto: int) -> None:
-    """This range's partials per (customer, 15-minute bucket), into a temporary table."""
+def _stage(conn: Connection, build: Build, after: int, upto: int) -> Subquery:
+    """This range's partials per (customer, 15-minute bucket), into a temporary table; returns
+    the matching events' (customer, bucket, value)."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         conn.exec_driver_sql(
@@ -106,9 +125,14 @@ def _stage(conn: Connection, build: Build, after: int, upto: int) -> None:
             "event_count integer, total text, minimum text, maximum text, skipped integer)")
     conn.exec_driver_sql(f"DELETE FROM {_STEP_TABLE}")
     aggregation = build.aggregation
-    counting = aggregation.func is AggregationFunction.count
-    value: ColumnElement[Any] = literal(1) if counting else json_number(
-        events.c.metadata, metadata_path(aggregation.property or "") or ())
+    path = metadata_path(aggregation.property or "") or ()
+    counting = aggregation.func in (AggregationFunction.count, AggregationFunction.unique)
+    value: ColumnElement[Any] = literal(1)
+    if aggregation.func is AggregationFunction.unique:
+        value = case((json_kind(events.c.metadata, path).in_(_SCALARS),
+                      json_value(events.c.metadata, path)))
+    elif not counting:
+        value = json_number(events.c.metadata, path)
     matched = select(_customer_key(postgres).label("customer"),
                      _bucket(postgres).label("bucket"), value.label("v")).where(
         events.c.organization_id == build.organization_id,
@@ -124,6 +148,23 @@ def _stage(conn: Connection, build: Build, after: int, upto: int) -> None:
                       func.count() - func.count(matched.c.v)) \
         .group_by(matched.c.customer, matched.c.bucket)
     conn.execute(insert(_step).from_select([c.name for c in _step.columns], partials))
+    return matched
+
+
+def _add_values(conn: Connection, build: Build, matched: Subquery) -> None:
+    """The distinct values of a `unique` build's matching events, per (customer, bucket)."""
+    ids = [literal(build.meter_id), literal(build.generation)]
+    canonical = matched.c.v.regexp_match(_CANONICAL_TEXT)
+    as_is = select(*ids, matched.c.customer, matched.c.bucket, matched.c.v).distinct() \
+        .where(canonical)
+    conn.execute(pg_insert(meter_usage_values)
+                 .from_select([c.name for c in meter_usage_values.columns], as_is)
+                 .on_conflict_do_nothing())
+    others = conn.execute(select(matched.c.customer, matched.c.bucket, matched.c.v).where(
+        matched.c.v.is_not(None), ~canonical)).all()
+    insert_rows(conn, meter_usage_values, list({
+        (build.meter_id, build.generation, customer, bucket, canonical_value(loads(text)))
+        for customer, bucket, text in others}), "DO NOTHING")
 
 
 def _exact_aggregates(conn: Connection) -> tuple[str, str, str]:

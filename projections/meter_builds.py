@@ -141,7 +141,7 @@ class MeterBuilds:
                   stop: int) -> int:
         """Advance the builds from the events read table as far as it reaches (at most
         `backfill_step` positions); return the position reached (`position`: not possible)."""
-        if not all(can_backfill(b) for b in targets):
+        if not all(can_backfill(b, conn.dialect.name) for b in targets):
             return position
         reach = min(stop, position + self.backfill_step, events_reached(conn))
         if reach <= position:

@@ -28,6 +28,14 @@ class json_text(_JsonPathFunction):
     name = "json_text"
 
 
+class json_value(_JsonPathFunction):
+    inherit_cache = True
+    """The value at `path` as JSON text, as the database writes it (strings quoted)."""
+
+    type = String()
+    name = "json_value"
+
+
 class json_number(_JsonPathFunction):
     inherit_cache = True
     """The value at `path` when it is a JSON number, exactly: a NUMERIC on PostgreSQL, its decimal
@@ -73,6 +81,16 @@ def _text_sqlite(element: json_text, compiler: Any, **kw: Any) -> str:
     col, path = _column(element, compiler, **kw), _sqlite_path(element, compiler, **kw)
     return (f"(CASE json_type({col}, {path}) WHEN 'text' THEN json_extract({col}, {path}) "
             f"ELSE ({col} -> {path}) END)")
+
+
+@compiles(json_value, "postgresql")
+def _value_pg(element: json_value, compiler: Any, **kw: Any) -> str:
+    return f"(({_column(element, compiler, **kw)} #> {_pg_path(element, compiler, **kw)})::text)"
+
+
+@compiles(json_value, "sqlite")
+def _value_sqlite(element: json_value, compiler: Any, **kw: Any) -> str:
+    return f"({_column(element, compiler, **kw)} -> {_sqlite_path(element, compiler, **kw)})"
 
 
 @compiles(json_number, "postgresql")
