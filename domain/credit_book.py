@@ -13,7 +13,11 @@ every customer meter's `Balance` and history current. Rules, as Polar:
 - `meter.credited` / `meter.reset` system events carry the customer and the meter.
 
 The book reads what it does not hold through a `Loader` (the projection's tables; nothing for a
-replay from the ledger) and records what it changed, for the caller to persist. Both the projection
+replay from the ledger) and records what it changed, for the caller to persist, after `settle`.
+Usage is applied in runs: consecutive usage of one customer meter in one bucket is merged into one
+partial and consumed once when the run ends (anything else happens, or `settle`). Merging is
+associative and the arithmetic exact, so the balances and history are those of applying each
+event in turn, at a fraction of the cost (one history entry per run, as before). Both the projection
 and the reconciliation use this one fold, so their results can be compared exactly.
 """
 
@@ -160,6 +164,20 @@ class NullLoader:
 
 
 @dataclass(slots=True)
+class _Run:
+    """Usage of one customer meter in one bucket, not yet consumed."""
+
+    state: CustomerMeterState
+    aggregation: Aggregation
+    partial: Partial
+    first: datetime
+    last: datetime
+    latest: datetime
+    bucket: datetime
+    events: int
+
+
+@dataclass(slots=True)
 class _UsageView:
     """A usage event as meter filters see it: `timestamp` is the event's own time. (Not frozen:
     one is made per usage event, and a frozen dataclass takes three times as long to make.)"""
@@ -198,6 +216,8 @@ class Book:
         self.changed_states: set[tuple[UUID, UUID]] = set()
         self.entries: dict[tuple[UUID, UUID], dict[int, Entry]] = {}
         """History entries written, per (customer, meter) and sequence number."""
+        self.runs: dict[tuple[UUID, UUID], _Run] = {}
+        """Usage applied but not consumed yet, per (customer, meter): see `settle`."""
 
     # Reading, through the loader ------------------------------------------------------------
 
@@ -273,11 +293,28 @@ class Book:
             self.entries.pop(key, None)
         for pending_key in [k for k in self.pending if k[0] == meter_id]:
             del self.pending[pending_key]
+        for key in [k for k in self.runs if k[1] == meter_id]:
+            del self.runs[key]
         self.cleared_pending = {k for k in self.cleared_pending if k[0] != meter_id}
 
     # Folding -------------------------------------------------------------------------------
 
+    def fold(self, events: Iterable[Any]) -> None:
+        """Apply events in order, then settle."""
+        for event in events:
+            self.apply(event)
+        self.settle()
+
+    def settle(self) -> None:
+        """Consume every run of usage: call before reading states, entries or changes."""
+        for key in list(self.runs):
+            self._settle(key)
+
     def apply(self, event: Any) -> None:
+        if type(event) is UsageRecorded and event.source != SYSTEM:
+            self._usage(event)
+            return
+        self.settle()
         match event:
             case UsageRecorded() if event.source == SYSTEM:
                 self._system(event)
@@ -373,6 +410,8 @@ class Book:
         else:
             return
         view = _UsageView(event.name, event.source, event.occurred_at, event.metadata)
+        at = event.timestamp
+        bucket = floor_to_base(at)
         for meter in meters.values():
             parsed = meter.parsed()
             if parsed is None or not parsed[0].matches(view):
@@ -380,13 +419,29 @@ class Book:
             partial = partial_of(parsed[1], view) or EMPTY
             if subject is None:
                 assert event.external_customer_id is not None
-                self._hold(meter.id, event.external_customer_id, event.timestamp, partial)
+                self._hold(meter.id, event.external_customer_id, at, partial)
                 continue
-            state = self.state(subject.id, meter.id) or self._new_state(subject, meter,
-                                                                         event.timestamp)
-            before = state.balance
-            state.balance = consume(before, parsed[1], partial)
-            self._record(state, "usage", event.timestamp, before, events=1)
+            key = (subject.id, meter.id)
+            run = self.runs.get(key)
+            if run is not None and run.bucket != bucket:
+                self._settle(key)
+                run = None
+            if run is None:
+                state = self.state(subject.id, meter.id) or self._new_state(subject, meter, at)
+                self.runs[key] = _Run(state, parsed[1], partial, at, at, at, bucket, 1)
+            else:
+                run.partial = merge(run.partial, partial)
+                run.last = at
+                run.latest = max(run.latest, at)
+                run.events += 1
+
+    def _settle(self, key: tuple[UUID, UUID]) -> None:
+        run = self.runs.pop(key)
+        state = run.state
+        before = state.balance
+        state.balance = consume(before, run.aggregation, run.partial)
+        self._record(state, "usage", run.first, before, events=run.events, bucket=run.bucket,
+                     until=run.latest, modified_at=run.last)
 
     def _hold(self, meter_id: UUID, external_id: str, at: datetime, partial: Partial) -> None:
         held = self.pending.setdefault((meter_id, external_id), {})
@@ -427,14 +482,14 @@ class Book:
         return state
 
     def _record(self, state: CustomerMeterState, kind: EntryKind, at: datetime,
-                before: Balance, **fields: Any) -> None:
+                before: Balance, modified_at: datetime | None = None, **fields: Any) -> None:
         """Note the change of `state` (from `before`) and, keeping history, its entry."""
-        state.modified_at = at
+        state.modified_at = modified_at or at
         self.changed_states.add((state.customer_id, state.meter_id))
         if not self.history:
             return
         if kind == "usage":
-            fields["bucket"] = floor_to_base(at)
+            fields.setdefault("bucket", floor_to_base(at))
         new = entry(kind, at, before, state.balance, **fields)
         merged = merge_usage(state.last_entry, new)
         if merged is None:

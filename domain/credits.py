@@ -132,11 +132,12 @@ class Entry:
 
 def entry(kind: EntryKind, at: datetime, before: Balance, after: Balance, *,
           units: Decimal | int = 0, rollover: bool | None = None, event_id: UUID | None = None,
-          events: int = 0, bucket: datetime | None = None) -> Entry:
-    """The entry moving `before` to `after`; for usage, `units` is the consumption added."""
+          events: int = 0, bucket: datetime | None = None, until: datetime | None = None) -> Entry:
+    """The entry moving `before` to `after`, from `at` (to `until`, for a run of usage); for
+    usage, `units` is the consumption added."""
     if kind == "usage":
         units = _EXACT.subtract(after.consumed, before.consumed)
-    return Entry(kind=kind, started_at=at, timestamp=at,
+    return Entry(kind=kind, started_at=at, timestamp=until or at,
                  change=canonical_decimal(_EXACT.subtract(after.balance, before.balance)),
                  consumed=after.consumed, credited=after.credited, balance=after.balance,
                  units=canonical_decimal(Decimal(units)), rollover=rollover, event_id=event_id,

@@ -37,6 +37,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
                          values)
 
 
+def overwrite(table: Table, keep: Iterable[str] = ()) -> str:
+    """The `on_conflict` action of `insert_rows` that sets a stored row's columns to the
+    incoming row's, except its key and the columns in `keep`."""
+    fixed = {*keep, *(c.name for c in table.primary_key.columns)}
+    return "DO UPDATE SET " + ", ".join(f"{c.name} = excluded.{c.name}"
+                                        for c in table.columns if c.name not in fixed)
+
+
 def update_rows(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]]) -> None:
     """Set `columns` of existing rows: each row is (primary key, *values in `columns` order)."""

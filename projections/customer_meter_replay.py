@@ -76,4 +76,5 @@ def replay(ledger: Ledger, up_to: int, *, organization_id: UUID | None = None,
             continue
         book.apply(event)
         count += 1
+    book.settle()
     return Replay(book, up_to, count)

@@ -29,7 +29,7 @@ from domain.credits import Balance, Entry
 from domain.customer import Customer
 from domain.meter import DEFINITION_FIELDS, Meter
 from domain.usage import SYSTEM, UsageRecorded
-from projections.bulk import insert_rows
+from projections.bulk import insert_rows, overwrite
 from projections.credit_tables import (
     customer_meter_definitions,
     customer_meter_entries,
@@ -42,7 +42,7 @@ from projections.tables import projection_positions
 from queries.common import one_of
 
 _CHUNK = 500
-# Columns a flush never changes on a stored row (only usage entries are ever updated).
+# Columns a flush never changes on a stored row (of history, only usage entries are updated).
 _FIXED_STATE = frozenset({"id", "organization_id", "customer_id", "meter_id", "created_at"})
 _FIXED_ENTRY = frozenset({"customer_meter_id", "seq", "kind", "started_at", "rollover",
                           "event_id", "bucket"})
@@ -116,39 +116,43 @@ def _definition(row: Any) -> MeterDefinition:
                            aggregation=row.aggregation, archived_at=row.archived_at)
 
 
-def _entry(row: Any) -> Entry:
-    return Entry(kind=row.kind, started_at=row.started_at, timestamp=row.timestamp,
-                 change=row.change, consumed=row.consumed_units, credited=row.credited_units,
-                 balance=row.balance, units=row.units, rollover=row.rollover,
-                 event_id=row.event_id, events=row.events, bucket=row.bucket)
+_LAST_ENTRY = [c.label(f"entry_{c.name}") for c in customer_meter_entries.columns]
+"""A customer meter's last history entry, beside its row."""
 
 
-def _state(row: Any, last: Entry | None) -> CustomerMeterState:
+def _last_entry(row: Any) -> Entry | None:
+    if row.entry_kind is None:
+        return None
+    return Entry(kind=row.entry_kind, started_at=row.entry_started_at,
+                 timestamp=row.entry_timestamp, change=row.entry_change,
+                 consumed=row.entry_consumed_units, credited=row.entry_credited_units,
+                 balance=row.entry_balance, units=row.entry_units, rollover=row.entry_rollover,
+                 event_id=row.entry_event_id, events=row.entry_events, bucket=row.entry_bucket)
+
+
+def _state(row: Any) -> CustomerMeterState:
     return CustomerMeterState(
         id=row.id, organization_id=row.organization_id, customer_id=row.customer_id,
         meter_id=row.meter_id, created_at=row.created_at, modified_at=row.modified_at,
         period_start=row.period_start,
         balance=Balance(usage=partial_from_json(row.usage), consumed=row.consumed_units,
                         credited=row.credited_units, rollover_units=row.rollover_units),
-        last_seq=row.last_seq, last_entry=last)
+        last_seq=row.last_seq, last_entry=_last_entry(row))
 
 
-def _state_values(state: CustomerMeterState) -> dict[str, Any]:
-    return {"id": state.id, "organization_id": state.organization_id,
-            "customer_id": state.customer_id, "meter_id": state.meter_id,
-            "created_at": state.created_at, "modified_at": state.modified_at,
-            "period_start": state.period_start, "usage": partial_to_json(state.balance.usage),
-            "consumed_units": state.balance.consumed, "credited_units": state.balance.credited,
-            "rollover_units": state.balance.rollover_units, "balance": state.balance.balance,
-            "last_seq": state.last_seq}
+def _state_row(state: CustomerMeterState) -> tuple[Any, ...]:
+    """A `customer_meters` row, in the table's column order (for `insert_rows`)."""
+    balance = state.balance
+    return (state.id, state.organization_id, state.customer_id, state.meter_id,
+            state.created_at, state.modified_at, state.period_start,
+            partial_to_json(balance.usage), balance.consumed, balance.credited,
+            balance.rollover_units, balance.balance, state.last_seq)
 
 
-def _entry_values(customer_meter_id: UUID, seq: int, e: Entry) -> dict[str, Any]:
-    return {"customer_meter_id": customer_meter_id, "seq": seq, "kind": e.kind,
-            "started_at": e.started_at, "timestamp": e.timestamp, "change": e.change,
-            "consumed_units": e.consumed, "credited_units": e.credited, "balance": e.balance,
-            "units": e.units, "rollover": e.rollover, "event_id": e.event_id,
-            "events": e.events, "bucket": e.bucket}
+def _entry_row(customer_meter_id: UUID, seq: int, e: Entry) -> tuple[Any, ...]:
+    """A `customer_meter_entries` row, in the table's column order."""
+    return (customer_meter_id, seq, e.kind, e.started_at, e.timestamp, e.change, e.consumed,
+            e.credited, e.balance, e.units, e.rollover, e.event_id, e.events, e.bucket)
 
 
 def _pending_row(meter_id: UUID, organization_id: UUID, external_id: str,
@@ -161,15 +165,14 @@ def _pending_row(meter_id: UUID, organization_id: UUID, external_id: str,
 class _Rows:
     """The projection's tables, as a `Loader` for the book, and the writer of its changes.
 
-    Remembers which rows exist (and each customer meter's last stored history entry), so flushing
-    knows what to insert and what to update.
+    Remembers which meter and customer rows exist, so flushing knows what to insert and what to
+    update; customer meters and their history are upserted.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.stored_meters: set[UUID] = set()
         self.stored_subjects: set[UUID] = set()
-        self.stored_seq: dict[tuple[UUID, UUID], int] = {}
         self.read_ahead: dict[tuple[UUID, str], list[PendingUsage]] = {}
         """Pending usage of the external ids the batch's new customers take, read in bulk
         (valid until the next flush)."""
@@ -207,19 +210,11 @@ class _Rows:
         return states[0] if states else None
 
     def _states(self, condition: Any) -> list[CustomerMeterState]:
-        rows = self.conn.execute(select(customer_meters).where(condition)).all()
         e = customer_meter_entries
-        last: dict[UUID, Entry] = {}
-        for chunk in _chunks((r.id, r.last_seq) for r in rows):
-            for entry_row in self.conn.execute(select(e).where(
-                    tuple_(e.c.customer_meter_id, e.c.seq).in_(chunk))):
-                last[entry_row.customer_meter_id] = _entry(entry_row)
-        states = []
-        for row in rows:
-            state = _state(row, last.get(row.id))
-            self.stored_seq[(state.customer_id, state.meter_id)] = state.last_seq
-            states.append(state)
-        return states
+        rows = self.conn.execute(select(customer_meters, *_LAST_ENTRY).outerjoin(e, and_(
+            e.c.customer_meter_id == customer_meters.c.id,
+            e.c.seq == customer_meters.c.last_seq)).where(condition))
+        return [_state(row) for row in rows]
 
     def pending(self, meter_id: UUID, external_id: str) -> list[PendingUsage]:
         read = self.read_ahead.pop((meter_id, external_id), None)
@@ -332,6 +327,7 @@ class _Rows:
     # Writing ---------------------------------------------------------------------------------
 
     def flush(self, book: Book) -> None:
+        book.settle()
         self._flush_meters(book)
         self._flush_subjects(book)
         self._flush_states(book)
@@ -373,45 +369,25 @@ class _Rows:
         book.changed_subjects.clear()
 
     def _flush_states(self, book: Book) -> None:
-        t = customer_meters
-        new: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        """Insert the new customer meters and overwrite the changed ones, in one statement."""
+        rows = []
         for key in book.changed_states:
             state = book.states[key]
             assert state is not None
-            values = _state_values(state)
-            if key in self.stored_seq:
-                changed.append(values)
-            else:
-                new.append(values)
-        if new:
-            self.conn.execute(insert(t), new)
-        if changed:
-            columns = [c for c in changed[0] if c not in _FIXED_STATE]
-            self.conn.execute(update(t).where(t.c.id == bindparam("b_id")).values(
-                {c: bindparam(c) for c in columns}),
-                [{**v, "b_id": v["id"]} for v in changed])
+            rows.append(_state_row(state))
+        insert_rows(self.conn, customer_meters, rows, overwrite(customer_meters, _FIXED_STATE))
         book.changed_states.clear()
 
     def _flush_entries(self, book: Book) -> None:
-        t = customer_meter_entries
-        new: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        """Insert the new history entries and overwrite the last stored ones that runs of usage
+        added to, in one statement."""
+        rows = []
         for key, written in book.entries.items():
             state = book.states[key]
             assert state is not None
-            stored = self.stored_seq.get(key, 0)
-            for seq, e in written.items():
-                (changed if seq <= stored else new).append(_entry_values(state.id, seq, e))
-            self.stored_seq[key] = max(stored, state.last_seq)
-        if new:
-            self.conn.execute(insert(t), new)
-        if changed:
-            columns = [c for c in changed[0] if c not in _FIXED_ENTRY]
-            self.conn.execute(update(t).where(
-                t.c.customer_meter_id == bindparam("b_id"), t.c.seq == bindparam("b_seq"))
-                .values({c: bindparam(c) for c in columns}),
-                [{**v, "b_id": v["customer_meter_id"], "b_seq": v["seq"]} for v in changed])
+            rows += [_entry_row(state.id, seq, e) for seq, e in written.items()]
+        insert_rows(self.conn, customer_meter_entries, rows,
+                    overwrite(customer_meter_entries, _FIXED_ENTRY))
         book.entries.clear()
 
     def _flush_pending(self, book: Book) -> None:
@@ -471,16 +447,12 @@ class _Rows:
         self.conn.execute(delete(customer_meters).where(customer_meters.c.meter_id == meter_id))
         self.conn.execute(delete(customer_meter_pending)
                           .where(customer_meter_pending.c.meter_id == meter_id))
-        for key in [k for k in self.stored_seq if k[1] == meter_id]:
-            del self.stored_seq[key]
         states = [s for s in replayed.states.values() if s is not None and s.meter_id == meter_id]
-        if states:
-            self.conn.execute(insert(customer_meters), [_state_values(s) for s in states])
-        entries = [_entry_values(replayed.states[key].id, seq, e)  # type: ignore[union-attr]
-                   for key, written in replayed.entries.items() if key[1] == meter_id
-                   for seq, e in written.items()]
-        for chunk in _chunks(entries):
-            self.conn.execute(insert(customer_meter_entries), chunk)
+        insert_rows(self.conn, customer_meters, [_state_row(s) for s in states])
+        insert_rows(self.conn, customer_meter_entries, [
+            _entry_row(replayed.states[key].id, seq, e)  # type: ignore[union-attr]
+            for key, written in replayed.entries.items() if key[1] == meter_id
+            for seq, e in written.items()])
         insert_rows(self.conn, customer_meter_pending, [
             _pending_row(meter_id, meter.organization_id, external_id, p)
             for (m, external_id), rows in replayed.pending.items() if m == meter_id

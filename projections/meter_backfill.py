@@ -40,8 +40,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.aggregation import CANONICAL_INTEGER_DIGITS, AggregationFunction, canonical_value
 from domain.meter_filter import metadata_path
-from projections import exact_sqlite
 from domain.values import loads
+from projections import exact_sqlite
 from projections.bulk import insert_rows
 from projections.meter_tables import meter_usage, meter_usage_rollup, meter_usage_values
 from projections.meter_usage import Build, merge_partials

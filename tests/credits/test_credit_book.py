@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from domain.aggregation import Partial
@@ -115,6 +115,7 @@ def test_a_late_event_counts_in_the_period_in_which_it_is_recorded() -> None:
                          reset_metadata(sums.originator_id)),
                   usage(T0 + timedelta(seconds=2), 3, customer_id=ada.originator_id)):
         book.apply(event)
+    book.settle()
     state = book.state(ada.originator_id, sums.originator_id)
     assert state is not None and state.balance.consumed == 3  # occurred_at is long before
 
@@ -178,42 +179,49 @@ def naive(script: list[tuple[int, Op]], kinds: list[str]) -> dict[tuple[int, int
     return expected
 
 
-@settings(max_examples=150, deadline=None)
-@given(ops)
-def test_book_equals_a_brute_force_recomputation(script: list[Op]) -> None:
-    kinds = ["sum", "count"]
+def script_events(script: list[Op], spacing: timedelta = timedelta(seconds=1),
+                  ) -> tuple[list[Any], list[Any], list[Any], list[tuple[int, Op]]]:
+    """The meters, customers and ledger events a script makes (one event every `spacing`),
+    and the operations that count."""
     meters = [meter({"func": "sum", "property": "tokens"}), meter({"func": "count"})]
     customers = [customer(f"ext{i}") for i in range(CUSTOMERS)]
-    book = Book()
-    for m in meters:
-        book.apply(m)
+    events: list[Any] = list(meters)
     alive: set[int] = set()
     kept: list[tuple[int, Op]] = []
     for index, op in enumerate(script):
-        at = T0 + timedelta(seconds=index)
+        at = T0 + index * spacing
         c = customers[op.who]
         if op.kind == "create":
             if op.who not in alive:
                 alive.add(op.who)
-                book.apply(c)
+                events.append(c)
             continue
         if op.kind == "by_external" or (op.kind == "unmatched" and op.who not in alive):
-            book.apply(usage(at, op.amount, external_id=c.external_id,
-                             name="llm" if op.kind == "by_external" else "other"))
+            events.append(usage(at, op.amount, external_id=c.external_id,
+                                name="llm" if op.kind == "by_external" else "other"))
         elif op.who not in alive:
             continue
         elif op.kind == "by_id":
-            book.apply(usage(at, op.amount, customer_id=c.originator_id))
+            events.append(usage(at, op.amount, customer_id=c.originator_id))
         elif op.kind == "unmatched":
-            book.apply(usage(at, op.amount, customer_id=c.originator_id, name="other"))
+            events.append(usage(at, op.amount, customer_id=c.originator_id, name="other"))
         elif op.kind == "credit":
-            book.apply(system(at, c.originator_id, CREDITED, credited_metadata(
+            events.append(system(at, c.originator_id, CREDITED, credited_metadata(
                 meters[op.meter].originator_id, op.amount, op.rollover)))
         else:
-            book.apply(system(at, c.originator_id, RESET,
-                              reset_metadata(meters[op.meter].originator_id)))
+            events.append(system(at, c.originator_id, RESET,
+                                 reset_metadata(meters[op.meter].originator_id)))
         kept.append((index, op))
-    expected = naive([(i, op) for i, op in kept if op.who in alive], kinds)
+    return meters, customers, events, [(i, op) for i, op in kept if op.who in alive]
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops)
+def test_book_equals_a_brute_force_recomputation(script: list[Op]) -> None:
+    meters, customers, events, kept = script_events(script)
+    book = Book()
+    book.fold(events)
+    expected = naive(kept, ["sum", "count"])
     actual = {}
     for who, c in enumerate(customers):
         for m, mt in enumerate(meters):
@@ -228,3 +236,20 @@ def test_book_equals_a_brute_force_recomputation(script: list[Op]) -> None:
                 state.balance.balance
             assert history[state.last_seq].balance == state.balance.balance
     assert actual == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops, st.sampled_from([timedelta(seconds=1), timedelta(minutes=4),
+                             timedelta(minutes=16)]))
+@example([Op("create"), Op("by_id", amount=5), Op("by_id", amount=7)], timedelta(minutes=16))
+def test_runs_of_usage_fold_exactly_as_one_event_at_a_time(script: list[Op],
+                                                           spacing: timedelta) -> None:
+    """Usage merged in runs (per customer meter and bucket) gives the states and the history
+    entries of consuming every event on its own."""
+    events = script_events(script, spacing)[2]
+    in_runs, one_by_one = Book(), Book()
+    in_runs.fold(events)
+    for event in events:
+        one_by_one.fold([event])
+    assert in_runs.states == one_by_one.states
+    assert in_runs.entries == one_by_one.entries
