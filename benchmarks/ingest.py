@@ -50,6 +50,11 @@ METERS = (  # the quantities benchmark's three meters (issue 3's dataset)
 )
 
 
+def customer_id(number: int) -> str:
+    """The external id of the benchmark's customer `number`."""
+    return f"customer-{number:04d}"
+
+
 def make_batches(events: int, batch_size: int, customers: int, *, backfill: bool = False,
                  seed: int = 7) -> list[bytes]:
     """Request bodies, serialised before the clock starts. Timestamps follow the clock as in
@@ -66,7 +71,7 @@ def make_batches(events: int, batch_size: int, customers: int, *, backfill: bool
                 else (events - i) / 1000 + rng.random() / 100
             batch.append({
                 "name": rng.choice(NAMES),
-                "external_customer_id": f"customer-{rng.randrange(customers):04d}",
+                "external_customer_id": customer_id(rng.randrange(customers)),
                 "external_id": f"evt-{seed}-{i:09d}",
                 "timestamp": (now - timedelta(seconds=ago)).isoformat(),
                 "metadata": {
@@ -151,13 +156,16 @@ def wait_projected(database: Database, position: int, timeout: float = 1800) -> 
 
 
 def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: int,
-        workers: int = 1, *, rebuild: bool = True, meters: int = 0) -> Run:
+        workers: int = 1, *, rebuild: bool = True, meters: int = 0, customers: int = 0,
+        split: bool = False) -> Run:
     """One measurement on a fresh database. `projector`: "inline" runs the projections in the
     API process (plain `metering serve`); "process" runs them in `metering project` beside
     `metering serve --no-projections` (peak RSS is then the sum over all processes); "none"
     measures the API alone (projections on other machines) and starts the worker once the last
     batch is acknowledged, for the catch-up figure. `meters`: how many of `METERS` exist before
-    the first batch (their usage and customer meters are then projected too)."""
+    the first batch (their usage and customer meters are then projected too); `customers`: how
+    many of the events' customers exist before it (the others' usage is held pending). `split`:
+    two projection workers instead of one, customer meters in one and the rest in the other."""
     with fresh_database(kind) as database, ExitStack() as stack:
         token = create_token(database)
         options = ("--workers", str(workers)) if workers > 1 else ()
@@ -167,10 +175,13 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         else:
             server = stack.enter_context(serve(database, "--no-projections", *options))
             processes = [server]
+        workers_args = [[f"--projection={name}" for name in names] for names in SPLIT] \
+            if split else [[]]
         if projector == "process":
-            processes.append(stack.enter_context(running(database, "project")))
-        if meters:
-            define_meters(database, server, token, meters, projector)
+            processes += [stack.enter_context(running(database, "project", *args))
+                          for args in workers_args]
+        if meters or customers:
+            prepare(database, server, token, meters, customers, projector)
         started, cpu = time.perf_counter(), server.cpu_seconds()
         try:
             post_all(server, token, bodies, clients)
@@ -181,26 +192,36 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         position = Client(server, token).get("/healthz")["ledger_position"]
         lag = position - min(database.projection_positions().values())
         if projector == "none":  # the read models are another machine's work
-            stack.enter_context(running(database, "project"))
+            for args in workers_args:
+                stack.enter_context(running(database, "project", *args))
         catch_up = wait_projected(database, position)
         peak = sum(p.peak_rss() for p in processes)
         stack.close()
         label = projector if workers == 1 else f"{projector}/{workers}w"
+        label += "/split" if split else ""
         return Run(kind, label, clients, events, seconds, cpu / events, peak, lag, catch_up,
                    rebuild_rate(database) if rebuild else None)
 
 
-def define_meters(database: Database, server: Server, token: str, meters: int,
-                  projector: str) -> None:
-    """Create the first `meters` of `METERS` and wait until they are projected, so that their
-    builds are live before the first batch. The API answers a creation once the projections
-    show it: with `projector` "none", a worker runs meanwhile."""
+SPLIT = (("customer_meters",), ("catalog", "events", "meters", "meter_usage", "commerce"))
+"""The projections of each worker with `--split-workers`."""
+
+
+def prepare(database: Database, server: Server, token: str, meters: int, customers: int,
+            projector: str) -> None:
+    """Create the first `meters` of `METERS` and the first `customers` customers, and wait
+    until they are projected, so that the meters' builds are live before the first batch. The
+    API answers a creation once the projections show it: with `projector` "none", a worker
+    runs meanwhile."""
     with ExitStack() as stack:
         if projector == "none":
             stack.enter_context(running(database, "project"))
         setup = Client(server, token)
         for meter in METERS[:meters]:
             setup.post("/v1/meters/", dumps(meter))
+        for number in range(customers):
+            setup.post("/v1/customers/", dumps({"external_id": customer_id(number),
+                                                "email": f"{customer_id(number)}@example.com"}))
         wait_projected(database, setup.get("/healthz")["ledger_position"])
         setup.close()
 
@@ -237,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="API worker processes (`metering serve --workers N`)")
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--create-customers", action="store_true",
+                        help="create the customers before ingesting (else their usage is held "
+                        "pending under their external ids)")
+    parser.add_argument("--split-workers", action="store_true",
+                        help="two projection workers (customer meters; the rest) instead of one")
     parser.add_argument("--meters", type=int, default=0, choices=range(len(METERS) + 1),
                         help="meters defined before ingesting (sum, count, unique: issue 3's)")
     parser.add_argument("--backfill", action="store_true",
@@ -252,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
             for clients in (int(c) for c in args.clients.split(",")):
                 try:
                     print(run(kind, projector, bodies, args.events, clients, args.workers,
-                              rebuild=not args.no_rebuild, meters=args.meters).line(),
+                              rebuild=not args.no_rebuild, meters=args.meters,
+                              customers=args.customers if args.create_customers else 0,
+                              split=args.split_workers).line(),
                           flush=True)
                 except Exception as e:  # noqa: BLE001 - one failure must not hide the others
                     failed += 1

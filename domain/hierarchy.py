@@ -41,6 +41,9 @@ class BatchLink:
     event_id: UUID
     external_id: str | None
     parent_ref: str | None
+    new: bool = False
+    """Not recorded before: no recorded event holds its external id (it would be this very
+    event, a duplicate)."""
 
     refs: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """The references other events may use to name this one as their parent (kept: a check

@@ -25,6 +25,9 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
     the recorded events this read model does not hold yet (`unprojected`)."""
     refs = {link.parent_ref for link in (*unprojected, *links) if link.parent_ref}
     refs -= {ref for link in unprojected for ref in link.refs}   # not in the read model
+    # Nor are new events' external ids (id-shaped ones may still be a recorded event's id).
+    refs -= {link.external_id for link in links
+             if link.new and link.external_id and as_uuid(link.external_id) is None}
     found = _by_reference(conn, organization_id, refs)
     root_refs: dict[UUID, str | None] = {}
     for chunk in _chunks(sorted({row.root_id for row in found.values()})):

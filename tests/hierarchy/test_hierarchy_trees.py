@@ -86,6 +86,17 @@ def test_a_tree_deeper_than_64_levels_is_rejected(client: TestClient,
     assert by_external_id(client, auth)[f"n{MAX_DEPTH}"]["depth"] == MAX_DEPTH
 
 
+def test_a_resent_event_names_its_recorded_place_to_its_new_children(
+        client: TestClient, auth: dict[str, str], services: Services) -> None:
+    last = f"n{MAX_DEPTH - 1}"
+    ok(ingest(client, auth, event("n0"),
+              *[event(f"n{i}", f"n{i - 1}") for i in range(1, MAX_DEPTH)]))
+    services.runner.run_until_idle()
+    # The last link again, without its parent (a conflict: the recorded one stays 63 deep).
+    response = ingest(client, auth, event(last), event("z1", last), event("z2", "z1"))
+    assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(2, "parent_depth")]
+
+
 def test_a_parent_that_would_push_a_waiting_subtree_too_deep_is_rejected(
         client: TestClient, auth: dict[str, str]) -> None:
     chain = [event("c1", "top")] + [event(f"c{i}", f"c{i - 1}") for i in range(2, MAX_DEPTH + 1)]
