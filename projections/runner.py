@@ -55,11 +55,15 @@ AnyProjection = Projection | PositionedProjection
 
 class ProjectionRunner:
     def __init__(self, ledger: Ledger, store: Store, projections: Sequence[AnyProjection],
-                 batch_size: int = 1000, jobs: Sequence[Callable[[], int]] = ()) -> None:
+                 batch_size: int = 1000, jobs: Sequence[Callable[[], int]] = (),
+                 max_batch_size: int | None = None) -> None:
         self.ledger = ledger
         self.store = store
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
+        """Pages grow up to this while the ledger is ahead (see `_read`)."""
+        self._limit = batch_size
         self.jobs = list(jobs)
         self._wake = threading.Event()
         self._progress = threading.Condition()
@@ -111,11 +115,17 @@ class ProjectionRunner:
     def _read(self, start: int) -> tuple[Sequence[Any], dict[int, Any]]:
         """The notifications after `start`, and their events decoded so far. Projections at
         the same position share one read and one decoding of each event (a page is a prefix of
-        the final sequence: ids only become visible in order)."""
+        the final sequence: ids only become visible in order).
+
+        A full page means the ledger is ahead: the next page is twice as large (up to
+        `max_batch_size`), so a projection that lags rewrites each row it keeps per customer
+        or bucket once for more entries; a page that is not full brings the size back."""
         page_start, notifications, decoded = self._page
         if page_start != start or not notifications:
             notifications = self.ledger.recorder.select_notifications(
-                start=start, limit=self.batch_size, inclusive_of_start=False)
+                start=start, limit=self._limit, inclusive_of_start=False)
+            self._limit = min(2 * self._limit, self.max_batch_size) \
+                if len(notifications) == self._limit else self.batch_size
             decoded = {}
             self._page = (start, notifications, decoded)
         return notifications, decoded
