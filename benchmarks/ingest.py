@@ -5,7 +5,9 @@ token, then N Polar-shaped events in batches of 1,000 (each with a unique `exter
 1,000 customers by `external_customer_id`, metadata with tokens, model, endpoint and `_cost`)
 posted to `/v1/events/ingest` by one or several concurrent keep-alive clients. Reported: events/s,
 the server's peak RSS, the projections' lag when the last batch was acknowledged and their
-catch-up rate, and finally a rebuild of every read model from the ledger (events/s).
+catch-up rate, and finally a rebuild of every read model from the ledger (events/s). With
+`--rate`, batches are sent at that pace instead of as fast as possible, and the projections' lag
+behind the ledger is sampled while ingesting: whether they keep up with that rate.
 
     .venv/bin/python -m benchmarks.ingest --events 200000 --database both
 """
@@ -21,6 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Self
 
 from benchmarks._common import (
     Client,
@@ -98,6 +101,8 @@ class Run:
     lag_at_end: int
     catch_up_seconds: float
     rebuild_per_second: float | None
+    lag_seconds: tuple[float, float] | None = None
+    """With a paced rate: the projections' lag behind the ledger while ingesting, p95 and max."""
 
     def line(self) -> str:
         catch_up = f"{self.lag_at_end / self.catch_up_seconds:>8,.0f} ev/s" \
@@ -109,23 +114,29 @@ class Run:
                 f" | peak RSS {mib(self.peak_rss):>8} | projections: lag at end "
                 f"{self.lag_at_end:>7}, caught up in {self.catch_up_seconds:6.2f} s ({catch_up})"
                 + (f" | rebuild {self.rebuild_per_second:>8,.0f} ev/s"
-                   if self.rebuild_per_second is not None else ""))
+                   if self.rebuild_per_second is not None else "")
+                + (" | lag while ingesting: p95 {:.2f} s, max {:.2f} s".format(
+                    *self.lag_seconds) if self.lag_seconds is not None else ""))
 
 
-def post_all(server: Server, token: str, bodies: list[bytes], clients: int) -> None:
-    """Post every body, spread over `clients` keep-alive connections, one thread each."""
+def post_all(server: Server, token: str, bodies: list[bytes], clients: int,
+             every: float = 0.0) -> None:
+    """Post every body, spread over `clients` keep-alive connections, one thread each; with
+    `every` (seconds), body i is not sent before i * `every` after the start."""
     failures: list[BaseException] = []
     lock = threading.Lock()
-    queue = iter(bodies)
+    queue = enumerate(bodies)
+    started = time.perf_counter()
 
     def work() -> None:
         client = Client(server, token)
         try:
             while not failures:
                 with lock:
-                    body = next(queue, None)
+                    number, body = next(queue, (0, None))
                 if body is None:
                     return
+                time.sleep(max(0.0, started + number * every - time.perf_counter()))
                 result = client.post("/v1/events/ingest", body)
                 if result["inserted"] + result["duplicates"] == 0:
                     msg = f"nothing recorded: {result}"
@@ -144,6 +155,43 @@ def post_all(server: Server, token: str, bodies: list[bytes], clients: int) -> N
         raise failures[0]
 
 
+class LagMonitor:
+    """Samples, every `period` seconds, the ledger's position and the slowest projection's; the
+    lag at a sample is the time since the ledger held the first entry not applied yet."""
+
+    def __init__(self, database: Database, server: Server, token: str,
+                 period: float = 0.1) -> None:
+        self.database, self.client, self.period = database, Client(server, token), period
+        self.samples: list[tuple[float, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.client.close()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.period):
+            ledger = self.client.get("/healthz")["ledger_position"]
+            applied = min(self.database.projection_positions().values())
+            self.samples.append((time.perf_counter(), ledger, applied))
+
+    def lags(self) -> list[float]:
+        lags = []
+        for at, ledger, applied in self.samples:
+            if applied >= ledger:
+                lags.append(0.0)
+                continue
+            since = next(t for t, held, _ in self.samples if held > applied)
+            lags.append(at - since)
+        return lags
+
+
 def wait_projected(database: Database, position: int, timeout: float = 1800) -> float:
     """Seconds until every projection has applied `position`."""
     started = time.perf_counter()
@@ -157,7 +205,7 @@ def wait_projected(database: Database, position: int, timeout: float = 1800) -> 
 
 def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: int,
         workers: int = 1, *, rebuild: bool = True, meters: int = 0, customers: int = 0,
-        split: bool = False) -> Run:
+        split: bool = False, rate: float | None = None) -> Run:
     """One measurement on a fresh database. `projector`: "inline" runs the projections in the
     API process (plain `metering serve`); "process" runs them in `metering project` beside
     `metering serve --no-projections` (peak RSS is then the sum over all processes); "none"
@@ -165,7 +213,8 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
     batch is acknowledged, for the catch-up figure. `meters`: how many of `METERS` exist before
     the first batch (their usage and customer meters are then projected too); `customers`: how
     many of the events' customers exist before it (the others' usage is held pending). `split`:
-    two projection workers instead of one, customer meters in one and the rest in the other."""
+    two projection workers instead of one, customer meters in one and the rest in the other.
+    `rate`: events/s to send at (default: as fast as the clients go), the lag then sampled."""
     with fresh_database(kind) as database, ExitStack() as stack:
         token = create_token(database)
         options = ("--workers", str(workers)) if workers > 1 else ()
@@ -182,13 +231,18 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
                           for args in workers_args]
         if meters or customers:
             prepare(database, server, token, meters, customers, projector)
+        every = events / len(bodies) / rate if rate else 0.0
+        monitor = LagMonitor(database, server, token)
         started, cpu = time.perf_counter(), server.cpu_seconds()
         try:
-            post_all(server, token, bodies, clients)
+            with monitor if rate else ExitStack():
+                post_all(server, token, bodies, clients, every)
         except Exception:
             print(server.log_tail(), file=sys.stderr)
             raise
         seconds, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu
+        lags = sorted(monitor.lags())
+        lag_seconds = (lags[int(0.95 * (len(lags) - 1))], lags[-1]) if lags else None
         position = Client(server, token).get("/healthz")["ledger_position"]
         lag = position - min(database.projection_positions().values())
         if projector == "none":  # the read models are another machine's work
@@ -200,7 +254,7 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         label = projector if workers == 1 else f"{projector}/{workers}w"
         label += "/split" if split else ""
         return Run(kind, label, clients, events, seconds, cpu / events, peak, lag, catch_up,
-                   rebuild_rate(database) if rebuild else None)
+                   rebuild_rate(database) if rebuild else None, lag_seconds)
 
 
 SPLIT = (("customer_meters",), ("catalog", "events", "meters", "meter_usage", "commerce"))
@@ -261,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--create-customers", action="store_true",
                         help="create the customers before ingesting (else their usage is held "
                         "pending under their external ids)")
+    parser.add_argument("--rate", type=float,
+                        help="events/s to send at; the projections' lag is then sampled")
     parser.add_argument("--split-workers", action="store_true",
                         help="two projection workers (customer meters; the rest) instead of one")
     parser.add_argument("--meters", type=int, default=0, choices=range(len(METERS) + 1),
@@ -280,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(run(kind, projector, bodies, args.events, clients, args.workers,
                               rebuild=not args.no_rebuild, meters=args.meters,
                               customers=args.customers if args.create_customers else 0,
-                              split=args.split_workers).line(),
+                              split=args.split_workers, rate=args.rate).line(),
                           flush=True)
                 except Exception as e:  # noqa: BLE001 - one failure must not hide the others
                     failed += 1

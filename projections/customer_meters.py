@@ -1,7 +1,10 @@
 """Customer meters (consumed, credited, balance) and their history, kept current incrementally.
 
 Each batch loads the rows it touches into a `domain.credit_book.Book`, folds the events in ledger
-order and writes back what changed, inside the runner's transaction (exactly once). A change of a
+order and writes back what changed, inside the runner's transaction (exactly once). Once the
+runner has committed a batch, the book is kept for the next one: it holds exactly what the tables
+hold, as long as nobody else applied a batch in between (the position says so), so the next batch
+reads only the rows the book does not know yet. A change of a
 meter's filter or aggregation rebuilds that meter's rows from the ledger (see
 `projections.customer_meter_replay`) before the rest of the batch is applied.
 """
@@ -9,6 +12,7 @@ meter's filter or aggregation rebuilds that meter's rows from the ledger (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -48,6 +52,21 @@ _FIXED_ENTRY = frozenset({"customer_meter_id", "seq", "kind", "started_at", "rol
                           "event_id", "bucket"})
 
 
+_KEPT_ROWS = 200_000
+"""Keep the book between batches only while it holds at most this many customers and customer
+meters (memory)."""
+
+
+@dataclass
+class _Kept:
+    """The book and the rows known to exist as of `position`, committed."""
+
+    position: int
+    book: Book
+    stored_meters: set[UUID]
+    stored_subjects: set[UUID]
+
+
 class ProjectionCrashError(RuntimeError):
     """Raised by the test hook `fail_after`."""
 
@@ -62,13 +81,19 @@ class CustomerMetersProjection:
         self.ledger = ledger
         self.fail_after: int | None = None
         """Test hook: raise after applying this many events of a batch (then roll back)."""
+        self._kept: _Kept | None = None
+        self._applied: _Rows | None = None
+        """The rows of the batch `process` applied, until the runner commits it."""
 
     def tables(self) -> Sequence[Table]:
         return (customer_meters, customer_meter_entries, customer_meter_pending,
                 customer_meter_subjects, customer_meter_definitions)
 
     def process(self, conn: Connection, events: Sequence[Any]) -> None:
-        store = _Rows(conn)
+        kept, self._kept = self._kept, None   # a failure drops it
+        if kept is not None and kept.position != self._position(conn):
+            kept = None   # another worker applied batches meanwhile, or a rebuild started
+        store = _Rows(conn, kept)
         book, applied = store.book(events)
         for index, event in enumerate(applied):
             if self.fail_after is not None and index >= self.fail_after:
@@ -80,6 +105,28 @@ class CustomerMetersProjection:
                 book.forget_meter(event.originator_id)
             book.apply(event)
         store.flush(book)
+        self._applied = store
+
+    def committed(self, start: int, end: int) -> None:
+        """The runner committed a batch: keep the book it was applied to (or, when none of its
+        entries were ours, the book kept before it)."""
+        store, self._applied = self._applied, None
+        if store is not None and store.book_ is not None:
+            self._kept = _Kept(end, store.book_, store.stored_meters, store.stored_subjects)
+        elif self._kept is not None and self._kept.position == start:
+            self._kept.position = end
+        else:
+            self._kept = None
+        if self._kept and len(self._kept.book.states) + len(self._kept.book.subjects) > _KEPT_ROWS:
+            self._kept = None
+
+    def forget(self) -> None:
+        """The batch failed (rolled back): what was kept is no longer what the tables hold."""
+        self._kept = self._applied = None
+
+    def _position(self, conn: Connection) -> int:
+        return int(conn.execute(select(projection_positions.c.position)
+                                .where(projection_positions.c.name == self.name)).scalar_one())
 
     def _rebuild_meter(self, conn: Connection, store: _Rows, event: Any) -> None:
         """Replace one meter's rows by a replay of the ledger up to this change."""
@@ -93,8 +140,7 @@ class CustomerMetersProjection:
 
     def _position_of(self, conn: Connection, event: Any) -> int:
         """The notification id of an event of the batch being applied."""
-        start = conn.execute(select(projection_positions.c.position)
-                             .where(projection_positions.c.name == self.name)).scalar_one()
+        start = self._position(conn)
         topic = get_topic(type(event))
         for notification in notifications(self.ledger, (topic,), self.ledger.position(), start):
             if notification.originator_id == event.originator_id and \
@@ -169,10 +215,12 @@ class _Rows:
     update; customer meters and their history are upserted.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, kept: _Kept | None = None) -> None:
         self.conn = conn
-        self.stored_meters: set[UUID] = set()
-        self.stored_subjects: set[UUID] = set()
+        self.stored_meters: set[UUID] = kept.stored_meters if kept else set()
+        self.stored_subjects: set[UUID] = kept.stored_subjects if kept else set()
+        self.book_: Book | None = kept.book if kept else None
+        """The book of the batch (the kept one, when there is one)."""
         self.read_ahead: dict[tuple[UUID, str], list[PendingUsage]] = {}
         """Pending usage of the external ids the batch's new customers take, read in bulk
         (valid until the next flush)."""
@@ -213,7 +261,7 @@ class _Rows:
         e = customer_meter_entries
         rows = self.conn.execute(select(customer_meters, *_LAST_ENTRY).outerjoin(e, and_(
             e.c.customer_meter_id == customer_meters.c.id,
-            e.c.seq == customer_meters.c.last_seq)).where(condition))
+            e.c.seq == customer_meters.c.last_seq)).where(condition)).all()
         return [_state(row) for row in rows]
 
     def pending(self, meter_id: UUID, external_id: str) -> list[PendingUsage]:
@@ -235,9 +283,10 @@ class _Rows:
         Usage in an organization without meters counts for nothing (a meter created later
         counts only what is recorded after it): it is left out, and no row is read for it.
         """
-        book = Book(self)
+        book = self.book_ = self.book_ or Book(self)
+        book.loader = self
         organizations = {e.organization_id for e in events if hasattr(e, "organization_id")}
-        book.prime(meters=self._bulk_meters(organizations))
+        book.prime(meters=self._bulk_meters(organizations - book.meters.keys()))
         created_meters: dict[UUID, list[UUID]] = {}
         for event in events:
             if isinstance(event, Meter.Created):
@@ -268,12 +317,17 @@ class _Rows:
             elif isinstance(event, Customer.Updated | Customer.Deleted):
                 customer_ids.add(event.originator_id)
             applied.append(event)
-        subjects = self._bulk_subjects(customer_ids, externals)
+        unknown_ids = customer_ids - book.subjects.keys()
+        unknown_externals = externals - book.by_external.keys()
+        subjects = self._bulk_subjects(unknown_ids, unknown_externals)
         book.prime(subjects=subjects,
-                   absent_subjects=customer_ids - {s.id for s in subjects},
-                   absent_externals=externals - {(s.organization_id, s.external_id)
-                                                 for s in subjects if s.external_id})
-        customers = {s.id: s.organization_id for s in subjects if meter_ids(s.organization_id)}
+                   absent_subjects=unknown_ids - {s.id for s in subjects},
+                   absent_externals=unknown_externals - {(s.organization_id, s.external_id)
+                                                         for s in subjects if s.external_id})
+        touched = [book.subjects.get(c) for c in customer_ids] + [
+            book.subjects.get(c) for c in map(book.by_external.get, externals) if c is not None]
+        customers = {s.id: s.organization_id for s in touched if s is not None and any(
+            (s.id, meter_id) not in book.states for meter_id in meter_ids(s.organization_id))}
         states: list[CustomerMeterState] = []
         for chunk in _chunks(customers):
             states += self._states(one_of(self.conn, customer_meters.c.customer_id, chunk))

@@ -50,6 +50,19 @@ class PositionedProjection(Protocol):
         """Like `process`; `positions[i]` is the notification id of `events[i]`."""
 
 
+@runtime_checkable
+class KeepingProjection(Protocol):
+    """A projection that keeps what it read between batches: told when a batch it applied is
+    committed (never after a failed one)."""
+
+    def committed(self, start: int, end: int) -> None:
+        """The batch of the notifications in (`start`, `end`] is committed (`process` was
+        called for it only if some of them had the projection's topics)."""
+
+    def forget(self) -> None:
+        """The batch failed: its transaction was rolled back."""
+
+
 AnyProjection = Projection | PositionedProjection
 
 
@@ -98,18 +111,26 @@ class ProjectionRunner:
         notifications, decoded = self._read(start)
         if not notifications:
             return 0
-        with self.store.writer.begin() as conn:
-            if conn.execute(selected.with_for_update()).scalar_one() != start:
-                return len(notifications)  # another worker applied them: read again
-            chosen = [n for n in notifications if n.topic in projection.topics]
-            wanted = [self._decode(n, decoded) for n in chosen]
-            if wanted and isinstance(projection, PositionedProjection):
-                projection.process_at(conn, wanted, [n.id for n in chosen])
-            elif wanted:
-                projection.process(conn, wanted)  # type: ignore[union-attr]
-            conn.execute(update(projection_positions)
-                         .where(projection_positions.c.name == projection.name)
-                         .values(position=notifications[-1].id))
+        keeping = isinstance(projection, KeepingProjection)
+        try:
+            with self.store.writer.begin() as conn:
+                if conn.execute(selected.with_for_update()).scalar_one() != start:
+                    return len(notifications)  # another worker applied them: read again
+                chosen = [n for n in notifications if n.topic in projection.topics]
+                wanted = [self._decode(n, decoded) for n in chosen]
+                if wanted and isinstance(projection, PositionedProjection):
+                    projection.process_at(conn, wanted, [n.id for n in chosen])
+                elif wanted:
+                    projection.process(conn, wanted)  # type: ignore[union-attr]
+                conn.execute(update(projection_positions)
+                             .where(projection_positions.c.name == projection.name)
+                             .values(position=notifications[-1].id))
+        except BaseException:
+            if keeping:
+                projection.forget()  # type: ignore[union-attr]
+            raise
+        if keeping:
+            projection.committed(start, notifications[-1].id)  # type: ignore[union-attr]
         return len(notifications)
 
     def _read(self, start: int) -> tuple[Sequence[Any], dict[int, Any]]:

@@ -199,7 +199,7 @@ def _assert_exact(services: Services, organization_id: UUID) -> None:
 @given(script=OPS, batch=st.sampled_from([1, 3, 7, 1000]))
 def test_projection_equals_recomputation_from_the_ledger(services: Services, script: list[Op],
                                                          batch: int) -> None:
-    services.runner.batch_size = batch
+    services.runner.batch_size = services.runner.max_batch_size = batch
     org = Org(services)
     for op in script:
         with suppress(Forbidden):  # refunding twice, renewing an ended subscription, ...
@@ -233,6 +233,27 @@ def test_a_crash_in_the_middle_of_a_batch_leaves_balances_exact(
         _assert_exact(restarted, org.id)
     finally:
         restarted.close()
+
+
+def test_workers_taking_turns_keep_balances_exact(settings: Settings,
+                                                 services: Services) -> None:
+    """A worker keeps its book between its batches only while no other worker applied one."""
+    org = Org(services)
+    org.customer(0)
+    services.runner.run_until_idle()
+    other = bootstrap(settings)   # another `metering project` process
+    try:
+        for turn in range(6):
+            org.use(0, Decimal(turn + 1), "ai", True, False)
+            runner = (services if turn % 3 else other).runner
+            while runner.catch_up(runner.projections["customer_meters"]):
+                pass
+            with services.store.engine.connect() as conn:
+                consumed = balances_of(conn, org.id, org.customers[0])[org.meters[0]].consumed
+            assert consumed == sum(2 * (t + 1) for t in range(turn + 1))
+        _assert_exact(services, org.id)
+    finally:
+        other.close()
 
 
 def test_a_rebuild_gives_identical_tables(services: Services) -> None:
