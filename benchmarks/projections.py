@@ -3,7 +3,8 @@
 For each store: a fresh database, an organization with 2 meters (a sum of `tokens` over one
 event name, a count of everything), then N events of the ingestion benchmark's shape
 (`benchmarks.ingest.make_batches`: 1,000 customers by external id, none of them created, so
-customer meters hold the usage as pending) recorded in process. Then each projection catches up
+customer meters hold the usage as pending; with `--create-customers` all of them are created
+first, so customer meters keep balances and history) recorded in process. Then each projection catches up
 on its own, reading and decoding every entry itself, and its CPU time per ledger entry is
 printed (`time.process_time`: the database server's work is not
 counted). In the running service, projections at the same position share one read and one
@@ -19,7 +20,8 @@ import time
 from datetime import UTC, datetime
 
 from benchmarks._common import fresh_database, kinds
-from benchmarks.ingest import make_batches
+from benchmarks.ingest import customer_id, make_batches
+from commands.customers import CreateCustomer, create_customer
 from commands.ingest import IngestEvents, ingest_events
 from commands.meters import CreateMeter, create_meter
 from commands.tokens import CreateToken, authenticate, create_token
@@ -32,7 +34,7 @@ COMPLETIONS = {"conjunction": "and", "clauses": [
     {"property": "name", "operator": "eq", "value": "llm.completion"}]}
 
 
-def run(kind: str, events: int) -> list[str]:
+def run(kind: str, events: int, customers: bool) -> list[str]:
     batches = [loads(body)["events"] for body in make_batches(events, 1000, 1000)]
     with fresh_database(kind) as database:
         services = bootstrap(Settings(database_url=database.url,
@@ -46,6 +48,9 @@ def run(kind: str, events: int) -> list[str]:
             create_meter(CreateMeter(organization, "requests", {"conjunction": "and",
                                                                 "clauses": []},
                                      {"func": "count"}), ledger)
+            for number in range(1000 if customers else 0):
+                create_customer(CreateCustomer(organization, f"{customer_id(number)}@example.com",
+                                               external_id=customer_id(number)), ledger)
             runner.run_until_idle()
             for batch in batches:
                 ingest_events(IngestEvents(organization, batch, datetime.now(UTC)), ledger)
@@ -78,9 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--create-customers", action="store_true",
+                        help="create the 1,000 customers first (else their usage is pending)")
     args = parser.parse_args()
     for kind in kinds(args.database):
-        print("\n".join(run(kind, args.events)), flush=True)
+        print("\n".join(run(kind, args.events, args.create_customers)), flush=True)
 
 
 if __name__ == "__main__":
