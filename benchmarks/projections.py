@@ -1,14 +1,17 @@
 """What each projection costs per ledger entry, in CPU.
 
-For each store: a fresh database, an organization with 2 meters (a sum of `tokens` over one
-event name, a count of everything), then N events of the ingestion benchmark's shape
+For each store: a fresh database, an organization with `--meters` of the ingestion benchmark's
+meters (default 2: a sum of `tokens` over one event name, a count of everything; 3 adds a
+`unique` of `model`), then N events of the ingestion benchmark's shape
 (`benchmarks.ingest.make_batches`: 1,000 customers by external id, none of them created, so
 customer meters hold the usage as pending; with `--create-customers` all of them are created
-first, so customer meters keep balances and history) recorded in process. Then each projection catches up
-on its own, reading and decoding every entry itself, and its CPU time per ledger entry is
-printed (`time.process_time`: the database server's work is not
-counted). In the running service, projections at the same position share one read and one
-decoding of each page; the first line gives that shared part.
+first, so customer meters keep balances and history) recorded in process. Then each projection
+catches up on its own, reading and decoding every entry itself, and its CPU time per ledger
+entry is printed (`time.process_time`: the database server's work is not counted). In the
+running service, projections at the same position share one read and one decoding of each
+page; the first line gives that shared part, and the last line all of them together (a rebuild
+of every read model, side by side, as a worker catching up runs them). `--page N` fixes the
+pages at N entries (the service's pages grow while behind).
 
     .venv/bin/python -m benchmarks.projections --events 20000 --database both
 """
@@ -20,7 +23,7 @@ import time
 from datetime import UTC, datetime
 
 from benchmarks._common import fresh_database, kinds
-from benchmarks.ingest import customer_id, make_batches
+from benchmarks.ingest import METERS, customer_id, make_batches
 from commands.customers import CreateCustomer, create_customer
 from commands.ingest import IngestEvents, ingest_events
 from commands.meters import CreateMeter, create_meter
@@ -30,11 +33,8 @@ from domain.values import loads
 from web.bootstrap import bootstrap
 from web.config import Settings
 
-COMPLETIONS = {"conjunction": "and", "clauses": [
-    {"property": "name", "operator": "eq", "value": "llm.completion"}]}
 
-
-def run(kind: str, events: int, customers: bool) -> list[str]:
+def run(kind: str, events: int, customers: bool, meters: int, page: int | None) -> list[str]:
     batches = [loads(body)["events"] for body in make_batches(events, 1000, 1000)]
     with fresh_database(kind) as database:
         services = bootstrap(Settings(database_url=database.url,
@@ -43,11 +43,11 @@ def run(kind: str, events: int, customers: bool) -> list[str]:
             ledger, runner = services.ledger, services.runner
             organization = authenticate(create_token(CreateToken("bench", ALL_SCOPES), ledger),
                                         ledger).organization_id
-            create_meter(CreateMeter(organization, "tokens", COMPLETIONS,
-                                     {"func": "sum", "property": "tokens"}), ledger)
-            create_meter(CreateMeter(organization, "requests", {"conjunction": "and",
-                                                                "clauses": []},
-                                     {"func": "count"}), ledger)
+            for meter in METERS[:meters]:
+                create_meter(CreateMeter(organization, meter["name"], meter["filter"],
+                                         meter["aggregation"]), ledger)
+            if page is not None:
+                runner.batch_size = runner.max_batch_size = page
             for number in range(1000 if customers else 0):
                 create_customer(CreateCustomer(organization, f"{customer_id(number)}@example.com",
                                                external_id=customer_id(number)), ledger)
@@ -70,6 +70,9 @@ def run(kind: str, events: int, customers: bool) -> list[str]:
                 while runner.catch_up(projection):
                     pass
                 lines.append(f"{kind:<8} {name:<16} {_per_event(started, events)}")
+            started = time.process_time()
+            runner.rebuild(list(runner.projections))
+            lines.append(f"{kind:<8} all together (a rebuild) {_per_event(started, events)}")
             return lines
         finally:
             services.close()
@@ -85,9 +88,14 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--create-customers", action="store_true",
                         help="create the 1,000 customers first (else their usage is pending)")
+    parser.add_argument("--meters", type=int, default=2, choices=range(len(METERS) + 1),
+                        help="meters defined first (sum, count, unique: issue 3's)")
+    parser.add_argument("--page", type=int,
+                        help="ledger entries per page, fixed (default: the service's pages)")
     args = parser.parse_args()
     for kind in kinds(args.database):
-        print("\n".join(run(kind, args.events, args.create_customers)), flush=True)
+        print("\n".join(run(kind, args.events, args.create_customers, args.meters, args.page)),
+              flush=True)
 
 
 if __name__ == "__main__":
