@@ -15,6 +15,7 @@ nothing.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -37,7 +38,10 @@ _ADVISORY_CLASS = 0x70617265  # "pare": our namespace among advisory locks
 EVENTS = "events"
 USAGE_TOPIC = get_topic(UsageRecorded)
 MAX_TAIL = 20_000
-"""Ledger entries past the events projection that a batch with links reads from the ledger."""
+"""Ledger entries past what the tail holds that a batch with links reads from the ledger."""
+MAX_HELD = 200_000
+"""Links the tail holds at most (memory): beyond, a batch with links catches the events
+projection up instead."""
 
 
 class _Links:
@@ -101,6 +105,8 @@ class _Tail:
         """The ledger position read up to."""
         self.positions: dict[int, _Links] = {}
         """Each ledger position read, and the links (of its organization) that hold it."""
+        self.order: list[int] = []
+        """The same positions, as a heap (dropped smallest first)."""
         self.by_organization: dict[UUID, _Links] = {}
 
     def add(self, position: int, organization_id: UUID, link: BatchLink) -> None:
@@ -108,6 +114,7 @@ class _Tail:
             return
         links = self.of(organization_id)
         self.positions[position] = links
+        heapq.heappush(self.order, position)
         links.add(position, link)
 
     def of(self, organization_id: UUID) -> _Links:
@@ -118,11 +125,14 @@ class _Tail:
 
     def drop_through(self, projected: int) -> None:
         """Forget the links the events projection has applied."""
-        for position in [p for p in self.positions if p <= projected]:
+        order = self.order
+        while order and order[0] <= projected:
+            position = heapq.heappop(order)
             self.positions.pop(position).drop(position)
 
     def clear(self) -> None:
         self.positions.clear()
+        self.order.clear()
         self.by_organization.clear()
         self.read = 0
 
@@ -203,12 +213,12 @@ class ParentLinks:
     def _read_tail(self, tail: _Tail, projected: int, target: int) -> bool:
         """Bring the tail (locked by the caller) to the ledger entries in (`projected`,
         `target`]; False when there are too many to be worth reading (catching up is then as
-        cheap)."""
+        cheap), or to hold."""
         tail.drop_through(projected)
-        if target - projected > MAX_TAIL:
+        start = max(tail.read, projected)
+        if target - start > MAX_TAIL or len(tail.positions) > MAX_HELD:
             tail.clear()
             return False
-        start = max(tail.read, projected)
         if target > start:
             ledger = self.services.ledger
             for notification in ledger.recorder.select_notifications(

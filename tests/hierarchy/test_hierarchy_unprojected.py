@@ -4,10 +4,12 @@ waits for an event of the batch (`web.parent_links`)."""
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import new_token
 from tests.hierarchy.tree_helpers import event, ingest, ok
+from web import parent_links
 from web.bootstrap import Services
 
 
@@ -102,3 +104,20 @@ def test_a_resent_unprojected_event_keeps_its_recorded_parent(
     response = ingest(client, auth, event("d", "e"), event("e", "d"))
     assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(0, "parent_cycle")]
     assert _lag(services) == lag
+
+
+def test_a_tail_too_long_to_hold_or_read_is_caught_up_instead(
+        client: TestClient, auth: dict[str, str], services: Services,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    services.runner.stop()
+    monkeypatch.setattr(parent_links, "MAX_HELD", 40)
+    ok(ingest(client, auth, event("n0"), *[event(f"n{i}", f"n{i - 1}") for i in range(1, 61)]))
+    response = ingest(client, auth, *[event(f"n{i}", f"n{i - 1}") for i in range(61, 66)])
+    assert [(e["loc"][2], e["type"]) for e in response.json()["detail"]] == [(4, "parent_depth")]
+    assert _lag(services) == 0                 # 61 links held: the projection caught up
+    monkeypatch.setattr(parent_links, "MAX_TAIL", 20)
+    ok(ingest(client, auth, *[event(f"flat{i}") for i in range(30)]))   # not held: no links
+    ok(ingest(client, auth, event("m1", "n60"), event("m2", "m1"), event("m3", "m2")))
+    assert _lag(services) == 3                 # 30 entries to read: caught up first
+    ok(ingest(client, auth, event("m4", "m3")))
+    assert _lag(services) == 4                 # 3 links held, 1 entry read: no catching up
