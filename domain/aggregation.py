@@ -185,9 +185,8 @@ def canonical_decimal(value: Decimal) -> Decimal:
     if value.is_zero():
         return Decimal(0)
     normal = _EXACT.normalize(value)
-    exponent = normal.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > 0 and normal.adjusted() < (
-            CANONICAL_INTEGER_DIGITS):
+    # A positive exponent is what makes the text read "E+" (far cheaper than `as_tuple`).
+    if normal.adjusted() < CANONICAL_INTEGER_DIGITS and "E+" in str(normal):
         normal = normal.quantize(Decimal(1), context=_EXACT)
     return normal
 

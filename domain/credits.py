@@ -16,7 +16,7 @@ consumed` may be negative: usage is never refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_FLOOR, Context, Decimal
 from typing import Any, Final, Literal
@@ -71,10 +71,16 @@ class Balance:
     consumed: Decimal = Decimal(0)
     credited: int = 0
     rollover_units: int = 0
+    _balance: Decimal | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def balance(self) -> Decimal:
-        return canonical_decimal(_EXACT.subtract(Decimal(self.credited), self.consumed))
+        """Credited minus consumed (worked out once: a fold reads it several times)."""
+        balance = self._balance
+        if balance is None:
+            balance = canonical_decimal(_EXACT.subtract(Decimal(self.credited), self.consumed))
+            object.__setattr__(self, "_balance", balance)
+        return balance
 
 
 ZERO: Final = Balance()
