@@ -84,33 +84,24 @@ class _Candidate(NamedTuple):
 def ingest_events(cmd: IngestEvents, ledger: Ledger,
                   recorded_trees: RecordedTreesReader | None = None) -> IngestResult:
     candidates = _validate(cmd, ledger)
-    recorded = _recorded(cmd, ledger, candidates)
+    names = {c.fields["name"] for c in candidates}
+    type_ids = {ids.event_type_id(cmd.organization_id, n): n for n in names}
+    keys = [*(c.event_id for c in candidates if c.keyed), *type_ids]
+    recorded = first_states(ledger, keys)   # of the batch's keyed events and event types
     links = _check_links(cmd, candidates, recorded_trees, recorded)
     for _attempt in range(_RETRIES):
         try:
-            return _record(cmd, ledger, candidates, links, recorded)
+            return _record(cmd, ledger, candidates, links, type_ids, recorded)
         except IntegrityError:
             # A concurrent batch recorded one of our keys (or event types) first: plan again.
-            recorded = _recorded(cmd, ledger, candidates)
+            recorded = first_states(ledger, keys)
     msg = "Could not record the batch: too much contention on the same idempotency keys"
     raise RuntimeError(msg)
 
 
-def _recorded(cmd: IngestEvents, ledger: Ledger,
-              candidates: list[_Candidate]) -> dict[UUID, dict[str, Any]]:
-    """What the ledger already holds of the batch's keyed events and event types."""
-    return first_states(ledger, [*(c.event_id for c in candidates if c.keyed),
-                                 *_event_types(cmd, candidates)])
-
-
-def _event_types(cmd: IngestEvents, candidates: list[_Candidate]) -> dict[UUID, str]:
-    names = {c.fields["name"] for c in candidates}
-    return {ids.event_type_id(cmd.organization_id, n): n for n in names}
-
-
 def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate],
-            links: list[BatchLink] | None, recorded: dict[UUID, dict[str, Any]]) -> IngestResult:
-    type_ids = _event_types(cmd, candidates)
+            links: list[BatchLink] | None, type_ids: dict[UUID, str],
+            recorded: dict[UUID, dict[str, Any]]) -> IngestResult:
     result = IngestResult()
     seen: dict[UUID, str] = {}
     to_record: list[Any] = []
@@ -175,17 +166,17 @@ def _usage_entry(ledger: Ledger, event_id: UUID, received_at: datetime,
 
 def _check_links(cmd: IngestEvents, candidates: list[_Candidate],
                  recorded_trees: RecordedTreesReader | None,
-                 recorded: dict[UUID, Any]) -> list[BatchLink] | None:
+                 duplicates: dict[UUID, Any]) -> list[BatchLink] | None:
     """Reject parent links that would close a cycle or make a tree too deep; return the batch's
     links (one per candidate), or None for a flat batch (no `parent_id` anywhere), which skips
-    this entirely. `recorded`: the batch's events the ledger already holds (duplicates)."""
+    this entirely. `duplicates`: the batch's events the ledger already holds, by id."""
     if not any(c.fields["parent_ref"] for c in candidates):
         return None
     links = [BatchLink(c.position, c.event_id, c.fields["external_id"], c.fields["parent_ref"],
-                       new=c.event_id not in recorded) for c in candidates]
-    recorded = recorded_trees(cmd.organization_id, links) if recorded_trees \
+                       new=c.event_id not in duplicates) for c in candidates]
+    trees = recorded_trees(cmd.organization_id, links) if recorded_trees \
         else NOTHING_RECORDED
-    errors = link_errors(links, recorded)
+    errors = link_errors(links, trees)
     if errors:
         raise InvalidInput(errors)
     return links
