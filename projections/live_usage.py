@@ -41,9 +41,13 @@ class MeterUsageProjection:
                    positions: Sequence[int]) -> None:
         live = builds(conn, LIVE)
         if live and conn.dialect.name == "postgresql" and events_reached(conn) >= positions[-1]:
-            for build in (b for b in live if can_backfill(b, conn.dialect.name)):
-                backfill(conn, build, positions[0] - 1, positions[-1])
-            live = [b for b in live if not can_backfill(b, conn.dialect.name)]
+            in_python = []
+            for build in live:
+                if can_backfill(build, conn.dialect.name):
+                    backfill(conn, build, positions[0] - 1, positions[-1])
+                else:
+                    in_python.append(build)
+            live = in_python
         apply_usage(conn, live, events)
         for event in events:
             match event:

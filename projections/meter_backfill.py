@@ -58,6 +58,7 @@ def events_reached(conn: Connection) -> int:
     return int(conn.execute(select(projection_positions.c.position).where(
         projection_positions.c.name == EVENTS_PROJECTION)).scalar() or 0)
 
+
 _STEP_TABLE = "meter_build_step"
 _PARTIAL_COLUMNS = "customer, bucket, event_count, total, minimum, maximum"
 _step = Table(_STEP_TABLE, MetaData(), Column("customer", String), Column("bucket", String),
