@@ -25,7 +25,6 @@ from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     bindparam,
     func,
@@ -38,6 +37,7 @@ from sqlalchemy import (
 from domain.hierarchy import Totals, add_totals, as_uuid, numeric_leaves, sum_totals
 from projections.bulk import update_rows
 from projections.tables import events
+from queries.hierarchy import by_reference
 
 _CHUNK = 900
 T = TypeVar("T")
@@ -340,21 +340,8 @@ def _lookup(conn: Connection, organization_id: UUID,
             refs: set[str]) -> dict[str, tuple[UUID, _Place]]:
     """Recorded events named by these references (our id preferred over an external id), with
     their places."""
-    found: dict[str, tuple[UUID, _Place]] = {}
-    for chunk in _chunks(sorted(refs), _CHUNK):
-        as_ids = [u for u in map(as_uuid, chunk) if u is not None]
-        condition: ColumnElement[bool] = events.c.external_id.in_(chunk)
-        if as_ids:
-            condition = or_(condition, events.c.id.in_(as_ids))
-        for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
-                                       events.c.depth, events.c.path).where(
-                events.c.organization_id == organization_id, condition)):
-            entry = (row.id, _Place(row.root_id, row.depth, row.path or ""))
-            if row.external_id in refs:
-                found.setdefault(row.external_id, entry)
-            if str(row.id) in refs:
-                found[str(row.id)] = entry
-    return found
+    return {ref: (row.id, _Place(row.root_id, row.depth, row.path or ""))
+            for ref, row in by_reference(conn, organization_id, refs).items()}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
     # Nor are new events' external ids (id-shaped ones may still be a recorded event's id).
     refs -= {link.external_id for link in links
              if link.new and link.external_id and as_uuid(link.external_id) is None}
-    found = _by_reference(conn, organization_id, refs)
+    found = by_reference(conn, organization_id, refs)
     root_refs: dict[UUID, str | None] = {}
     for chunk in _chunks(sorted({row.root_id for row in found.values()})):
         root_refs.update(conn.execute(select(events.c.id, events.c.parent_ref).where(
@@ -49,8 +49,9 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
     return RecordedTrees(nodes, pending, unprojected)
 
 
-def _by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dict[str, Any]:
-    """Recorded events by reference: our id (preferred) or external id."""
+def by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dict[str, Any]:
+    """Recorded events by reference: our id (preferred) or external id; rows of `id`,
+    `external_id`, `root_id`, `depth` and `path`."""
     found: dict[str, Any] = {}
     for chunk in _chunks(sorted(refs)):
         as_ids = [u for u in map(as_uuid, chunk) if u is not None]
@@ -58,7 +59,7 @@ def _by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> di
         if as_ids:
             condition = or_(condition, one_of(conn, events.c.id, as_ids))
         for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
-                                       events.c.depth).where(
+                                       events.c.depth, events.c.path).where(
                 events.c.organization_id == organization_id, condition)):
             if row.external_id in refs:
                 found.setdefault(row.external_id, row)
