@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from domain.errors import LedgerError
+from web import collector
 from web.api import Api, Operation
 from web.bootstrap import Services, bootstrap
 from web.config import Settings
@@ -42,7 +43,9 @@ def openapi_document() -> dict[str, Any]:
 
 def app_from_env() -> Starlette:
     """The app configured by the environment: uvicorn's factory in each worker process."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    collector.settle()
+    return app
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:

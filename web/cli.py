@@ -16,6 +16,7 @@ from domain.errors import LedgerError
 from domain.organization import ALL_SCOPES
 from projections.meter_builds import MeterBuilds
 from projections.meter_usage import NAME
+from web import collector
 from web.bootstrap import PROJECTION_NAMES, Services, bootstrap, projection_runner
 from web.config import Settings
 
@@ -39,6 +40,7 @@ def serve(args: argparse.Namespace) -> int:
                     host=args.host, port=args.port, log_level=args.log_level)
         return 0
     app = create_app(_settings(args, run_projections=False if args.no_projections else None))
+    collector.settle()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 workers=None)
     return 0
@@ -72,6 +74,7 @@ def project(args: argparse.Namespace) -> int:
     runner = services.runner
     if args.projection:
         runner = projection_runner(services.ledger, services.store, args.projection)
+    collector.settle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -87,6 +90,7 @@ def rebuild(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     services = bootstrap(_settings(args))
+    collector.settle()
     try:
         everything = args.all or not (args.projection or args.meter)
         names = list(services.runner.projections) if everything else args.projection or []
