@@ -37,6 +37,7 @@ from commands.products import (
 )
 from domain import ids
 from projections.reconcile import reconcile
+from web import collector
 from web.bootstrap import Services, bootstrap
 from web.config import Settings
 
@@ -155,6 +156,7 @@ def main() -> None:
                         help="an empty database to use instead of a fresh one "
                              "(sqlite:///path or postgresql://...)")
     args = parser.parse_args()
+    collector.settle()  # in-process work runs as in the service's processes
     for kind in kinds(args.database) if args.database_url is None else ("given",):
         context: AbstractContextManager[Database] = fresh_database(kind) \
             if args.database_url is None else nullcontext(Database(

@@ -38,6 +38,7 @@ from benchmarks._common import (
     serve,
 )
 from domain.values import dumps
+from web import collector
 
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama-3-70b")
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
@@ -324,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill", action="store_true",
                         help="timestamps at random over 30 days instead of following the clock")
     args = parser.parse_args(argv)
+    collector.settle()  # in-process work runs as in the service's processes
     bodies = make_batches(args.events, args.batch_size, args.customers, backfill=args.backfill)
     print(f"{args.events} events in {len(bodies)} batches of {args.batch_size}, "
           f"{sum(map(len, bodies)) / args.events:.0f} bytes/event", flush=True)

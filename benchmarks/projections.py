@@ -30,6 +30,7 @@ from commands.meters import CreateMeter, create_meter
 from commands.tokens import CreateToken, authenticate, create_token
 from domain.organization import ALL_SCOPES
 from domain.values import loads
+from web import collector
 from web.bootstrap import bootstrap
 from web.config import Settings
 
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--page", type=int,
                         help="ledger entries per page, fixed (default: the service's pages)")
     args = parser.parse_args()
+    collector.settle()  # in-process work runs as in the service's processes
     for kind in kinds(args.database):
         print("\n".join(run(kind, args.events, args.create_customers, args.meters, args.page)),
               flush=True)

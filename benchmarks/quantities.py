@@ -48,6 +48,7 @@ from domain.organization import ALL_SCOPES
 from projections.meter_builds import MeterBuilds
 from projections.meter_tables import BUILDING, meter_builds
 from queries.quantities import Buckets, QuantitiesQuery, from_projection
+from web import collector
 from web.bootstrap import Services, bootstrap
 from web.config import Settings
 
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                              "or the local test database); a fresh schema is created, then "
                              "dropped")
     args = parser.parse_args(argv)
+    collector.settle()  # in-process work runs as in the service's processes
     if args.postgres_url:
         common.POSTGRES_URL = args.postgres_url   # where `fresh_database` creates its schema
     print(f"{args.events:,} events over {DAYS} days, {args.customers:,} customers, 3 meters")
