@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 from commands.ledger import Ledger
 from projections.store import Store
 from projections.tables import projection_positions
+from projections.wakeup import LedgerListener
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class ProjectionRunner:
         self._progress = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: LedgerListener | None = None
+        self.idle = 0.2
+        """Seconds between two looks at the ledger when nothing woke the runner."""
         self._page: tuple[int, Sequence[Any], dict[int, Any]] = (-1, (), {})
 
     def ensure_positions(self) -> None:
@@ -195,8 +199,15 @@ class ProjectionRunner:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="projection-runner", daemon=True)
         self._thread.start()
+        # Entries recorded by other processes wake it at once, too.
+        self._listener = LedgerListener(
+            self.store.engine, getattr(self.ledger.recorder, "channel_name", ""), self.poke)
+        self._listener.start()
 
     def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -207,7 +218,7 @@ class ProjectionRunner:
         """Something was recorded: catch up now instead of at the next idle tick."""
         self._wake.set()
 
-    def _loop(self, idle: float = 0.2) -> None:
+    def _loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
             try:
@@ -219,7 +230,7 @@ class ProjectionRunner:
                 self._stop.wait(min(5.0, 0.05 * 2 ** min(failures, 7)))
                 continue
             if not worked:
-                self._wake.wait(idle)
+                self._wake.wait(self.idle)
                 self._wake.clear()
 
     def _notify_progress(self) -> None:
