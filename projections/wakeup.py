@@ -6,6 +6,10 @@ when another connection commits: on PostgreSQL through the `NOTIFY` the event st
 sends in every insert, on SQLite by polling `PRAGMA data_version` (which changes when another
 connection commits to the file). Entries are then applied as soon as they are committed, and
 reads waiting for their own writes (`Metering-Ledger-Position`) wait that much less.
+
+The recorder names its channel after the events table, not its schema: runners of other
+schemas in the same PostgreSQL database are woken too, and find nothing new (a look at their
+positions).
 """
 
 from __future__ import annotations

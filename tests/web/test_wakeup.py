@@ -13,8 +13,8 @@ from web.config import Settings
 
 
 def _applied(services: Services, position: int, timeout: float = 10) -> bool:
-    """Whether every projection applies `position` within `timeout` (without poking, as
-    `ProjectionRunner.wait` does)."""
+    """Whether every projection applies `position` within `timeout`, read from the positions
+    table (`ProjectionRunner.wait` would poke the runner itself)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if min(services.runner.positions().values()) >= position:
