@@ -166,12 +166,20 @@ class ProjectionRunner:
         (each call does one step and returns how much it did) until none has work left."""
         total = 0
         while True:
-            done = sum(self.catch_up(p) for p in self.projections.values())
+            done = sum(self.catch_up(p) for p in self.projections.values()) \
+                if self._behind() else 0
             done += sum(job() for job in self.jobs)
             total += done
             if not done:
                 return total
             self._notify_progress()
+
+    def _behind(self) -> bool:
+        """Whether the ledger holds entries some projection of this runner has not applied:
+        two queries, where each projection would read its position and the log (a pass that
+        finds nothing new ends every round, and every idle tick is one)."""
+        positions, ledger = self.positions(), self.ledger.position()
+        return any(positions.get(name, 0) < ledger for name in self.projections)
 
     def rebuild(self, names: Sequence[str],
                 on_progress: Callable[[dict[str, int]], object] | None = None) -> None:
