@@ -3,8 +3,8 @@
 Each batch loads the rows it touches into a `domain.credit_book.Book`, folds the events in ledger
 order and writes back what changed, inside the runner's transaction (exactly once). Once the
 runner has committed a batch, the book is kept for the next one: it holds exactly what the tables
-hold, as long as nobody else applied a batch in between (the position says so), so the next batch
-reads only the rows the book does not know yet. A change of a
+hold, as long as nobody else applied a batch in between (the runner says so: `forget`), so the
+next batch reads only the rows the book does not know yet. A change of a
 meter's filter or aggregation rebuilds that meter's rows from the ledger (see
 `projections.customer_meter_replay`) before the rest of the batch is applied.
 """
@@ -59,9 +59,8 @@ meters (memory)."""
 
 @dataclass
 class _Kept:
-    """The book and the rows known to exist as of `position`, committed."""
+    """The book and the rows known to exist, as the last committed batch left them."""
 
-    position: int
     book: Book
     stored_meters: set[UUID]
     stored_subjects: set[UUID]
@@ -91,8 +90,6 @@ class CustomerMetersProjection:
 
     def process(self, conn: Connection, events: Sequence[Any]) -> None:
         kept, self._kept = self._kept, None   # a failure drops it
-        if kept is not None and kept.position != self._position(conn):
-            kept = None   # another worker applied batches meanwhile, or a rebuild started
         store = _Rows(conn, kept)
         book, applied = store.book(events)
         for index, event in enumerate(applied):
@@ -109,19 +106,15 @@ class CustomerMetersProjection:
 
     def committed(self, start: int, end: int) -> None:
         """The runner committed a batch: keep the book it was applied to (or, when none of its
-        entries were ours, the book kept before it)."""
+        entries were ours, the book kept before it, which it left as it was)."""
         store, self._applied = self._applied, None
         if store is not None and store.book_ is not None:
-            self._kept = _Kept(end, store.book_, store.stored_meters, store.stored_subjects)
-        elif self._kept is not None and self._kept.position == start:
-            self._kept.position = end
-        else:
-            self._kept = None
+            self._kept = _Kept(store.book_, store.stored_meters, store.stored_subjects)
         if self._kept and len(self._kept.book.states) + len(self._kept.book.subjects) > _KEPT_ROWS:
             self._kept = None
 
     def forget(self) -> None:
-        """The batch failed (rolled back): what was kept is no longer what the tables hold."""
+        """What was kept may no longer be what the tables hold (see `KeepingProjection`)."""
         self._kept = self._applied = None
 
     def _position(self, conn: Connection) -> int:

@@ -54,14 +54,17 @@ class PositionedProjection(Protocol):
 @runtime_checkable
 class KeepingProjection(Protocol):
     """A projection that keeps what it read between batches: told when a batch it applied is
-    committed (never after a failed one)."""
+    committed (never after a failed one), and told to forget what it kept whenever that may no
+    longer be what its tables hold."""
 
     def committed(self, start: int, end: int) -> None:
         """The batch of the notifications in (`start`, `end`] is committed (`process` was
         called for it only if some of them had the projection's topics)."""
 
     def forget(self) -> None:
-        """The batch failed: its transaction was rolled back."""
+        """The batch failed (its transaction was rolled back), or the batch about to be
+        applied does not follow the last one this runner reported committed: another worker
+        applied batches in between, or a rebuild started over."""
 
 
 AnyProjection = Projection | PositionedProjection
@@ -84,6 +87,8 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listener: LedgerListener | None = None
+        self._reported: dict[str, int] = {}
+        """Per keeping projection, the end of the last batch reported to it as committed."""
         self.idle = 0.2
         """Seconds between two looks at the ledger when nothing woke the runner."""
         self._page: tuple[int, Sequence[Any], dict[int, Any]] = (-1, (), {})
@@ -120,6 +125,8 @@ class ProjectionRunner:
             with self.store.writer.begin() as conn:
                 if conn.execute(selected.with_for_update()).scalar_one() != start:
                     return len(notifications)  # another worker applied them: read again
+                if keeping and self._reported.get(projection.name) != start:
+                    projection.forget()  # type: ignore[union-attr]
                 chosen = [n for n in notifications if n.topic in projection.topics]
                 wanted = [self._decode(n, decoded) for n in chosen]
                 if wanted and isinstance(projection, PositionedProjection):
@@ -134,6 +141,7 @@ class ProjectionRunner:
                 projection.forget()  # type: ignore[union-attr]
             raise
         if keeping:
+            self._reported[projection.name] = notifications[-1].id
             projection.committed(start, notifications[-1].id)  # type: ignore[union-attr]
         return len(notifications)
 

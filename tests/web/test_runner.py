@@ -1,6 +1,7 @@
 """The projection runner: pages grow while the ledger is ahead of a projection and come back to
 their base size once it has caught up; a projection that keeps what it read between batches is
-told which batches were committed and which failed."""
+told which batches were committed and which failed, and to forget what it kept when another
+runner applied a batch in between."""
 
 from __future__ import annotations
 
@@ -87,3 +88,22 @@ def test_a_keeping_projection_hears_of_commits_and_failures(
     assert runner.catch_up(keeping) > 0
     assert keeping.calls[0] == ("process", 2) and keeping.calls[1] == ("forget",)
     assert keeping.calls[2] == ("process", 2) and keeping.calls[3][0] == "committed"
+
+
+def test_a_keeping_projection_forgets_when_another_runner_applied_a_batch(
+        client: TestClient, services: Services, auth: dict[str, str]) -> None:
+    services.runner.run_until_idle()
+    mine, theirs = Keeping(), Keeping()   # two workers' copies of one projection
+    runner = ProjectionRunner(services.ledger, services.store, [mine], batch_size=1000)
+    other = ProjectionRunner(services.ledger, services.store, [theirs], batch_size=1000)
+    runner.ensure_positions()
+    runner.run_until_idle()
+    ingest(client, auth, _usage(1))
+    assert runner.catch_up(mine) > 0
+    assert [c[0] for c in mine.calls[-2:]] == ["process", "committed"]
+    mine.calls.clear()
+    ingest(client, auth, _usage(1))
+    assert other.catch_up(theirs) > 0
+    ingest(client, auth, _usage(1))
+    assert runner.catch_up(mine) > 0
+    assert [c[0] for c in mine.calls] == ["forget", "process", "committed"]
