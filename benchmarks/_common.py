@@ -128,11 +128,34 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time used so far by the live processes (all threads)."""
-        total = 0
-        for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return sum(_cpu_seconds(pid) for pid in self.pids())
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time used so far by one process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by the PostgreSQL server's processes on this machine (what the
+    database does for a client, which the client's own CPU time does not count)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                total += _cpu_seconds(int(comm.parent.name))
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile
+    return total
+
+
+def cpu_seconds(kind: str, processes: list[Process]) -> tuple[float, float, float]:
+    """CPU seconds used so far by the API process (the first of `processes`), the projection
+    workers (the others) and, on PostgreSQL, the database server."""
+    server, *workers = processes
+    return (server.cpu_seconds(), sum(worker.cpu_seconds() for worker in workers),
+            postgres_cpu_seconds() if kind == "postgres" else 0.0)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,7 +32,9 @@ from benchmarks import _common
 from benchmarks._common import (
     Client,
     Database,
+    Process,
     Server,
+    cpu_seconds,
     create_token,
     fresh_database,
     kinds,
@@ -84,15 +86,22 @@ class Rate:
     events: int
     acknowledged: float
     projected: float
+    cpu: tuple[float, float, float]
+    """CPU seconds until the events were projected: the API process, the worker, PostgreSQL."""
 
     def line(self, label: str) -> str:
+        api, worker, database = (seconds / self.events * 1e6 for seconds in self.cpu)
         return (f"  {label:<10} {self.events / self.acknowledged:>9,.0f} ev/s acknowledged "
-                f"{self.events / self.projected:>9,.0f} ev/s end-to-end (events projected)")
+                f"{self.events / self.projected:>9,.0f} ev/s end-to-end (events projected)"
+                f" | CPU us/ev: API {api:5.1f}, worker {worker:5.1f}, PostgreSQL {database:5.1f}")
 
 
 def ingest(database: Database, server: Server, token: str, payloads: list[bytes],
-           events: int) -> Rate:
+           events: int, workers: Sequence[Process] = ()) -> Rate:
+    """Post the payloads and wait until the events projection has applied them."""
     client = Client(server, token)
+    processes = [server, *workers]
+    cpu = cpu_seconds(database.kind, processes)
     start = time.perf_counter()
     for body in payloads:
         client.post("/v1/events/ingest", body)
@@ -101,7 +110,10 @@ def ingest(database: Database, server: Server, token: str, payloads: list[bytes]
     while database.projection_positions()["events"] < target:
         time.sleep(0.01)  # polling another process's progress
     client.close()
-    return Rate(events, acknowledged, time.perf_counter() - start)
+    projected = time.perf_counter() - start
+    used = tuple(now - then for now, then in zip(cpu_seconds(database.kind, processes), cpu,
+                                                 strict=True))
+    return Rate(events, acknowledged, projected, used)  # type: ignore[arg-type]
 
 
 def p50(client: Client, path: str, repeats: int) -> float:
@@ -149,10 +161,10 @@ def run(kind: str, projector: str, args: argparse.Namespace) -> list[str]:
         with fresh_database(kind) as database, ExitStack() as stack:
             server = stack.enter_context(serve(database, *(
                 () if projector == "inline" else ("--no-projections",))))
-            if projector == "process":
-                stack.enter_context(running(database, "project"))
+            workers = [stack.enter_context(running(database, "project"))] \
+                if projector == "process" else []
             rates[label] = ingest(database, server, create_token(database), payloads,
-                                  args.events)
+                                  args.events, workers)
             if linked:
                 reads = rollup_reads(database, server, create_token(database, "rollups"),
                                      args.tree_nodes, args.repeats)

@@ -30,6 +30,7 @@ from benchmarks._common import (
     Database,
     Process,
     Server,
+    cpu_seconds,
     create_token,
     fresh_database,
     kinds,
@@ -97,7 +98,9 @@ class Run:
     clients: int
     events: int
     seconds: float
-    cpu_per_event: float
+    cpu_per_event: tuple[float, float, float]
+    """CPU time per event while ingesting: the API process, the projection workers (with
+    `process`), and the PostgreSQL server (0 on SQLite)."""
     peak_rss: int
     lag_at_end: int
     catch_up_seconds: float
@@ -108,10 +111,12 @@ class Run:
     def line(self) -> str:
         catch_up = f"{self.lag_at_end / self.catch_up_seconds:>8,.0f} ev/s" \
             if self.catch_up_seconds > 0 else "       - ev/s"
+        api, workers, database = self.cpu_per_event
         return (f"{self.database:<8} {self.projector:<10} {self.clients} "
                 f"client{'s' if self.clients > 1 else ' '} "
                 f"{self.events:>8} events {self.seconds:7.2f} s {self.events / self.seconds:>8,.0f}"
-                f" ev/s | server CPU {self.cpu_per_event * 1e6:5.1f} us/ev"
+                f" ev/s | CPU us/ev: API {api * 1e6:5.1f}, workers {workers * 1e6:5.1f},"
+                f" PostgreSQL {database * 1e6:5.1f}"
                 f" | peak RSS {mib(self.peak_rss):>8} | projections: lag at end "
                 f"{self.lag_at_end:>7}, caught up in {self.catch_up_seconds:6.2f} s ({catch_up})"
                 + (f" | rebuild {self.rebuild_per_second:>8,.0f} ev/s"
@@ -234,14 +239,16 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
             prepare(database, server, token, meters, customers, projector)
         every = events / len(bodies) / rate if rate else 0.0
         monitor = LagMonitor(database, server, token)
-        started, cpu = time.perf_counter(), server.cpu_seconds()
+        started, cpu = time.perf_counter(), cpu_seconds(kind, processes)
         try:
             with monitor if rate else ExitStack():
                 post_all(server, token, bodies, clients, every)
         except Exception:
             print(server.log_tail(), file=sys.stderr)
             raise
-        seconds, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu
+        seconds = time.perf_counter() - started
+        cpu = tuple(now - then for now, then in zip(cpu_seconds(kind, processes), cpu,
+                                                    strict=True))
         lags = sorted(monitor.lags())
         lag_seconds = (lags[int(0.95 * (len(lags) - 1))], lags[-1]) if lags else None
         position = Client(server, token).get("/healthz")["ledger_position"]
@@ -254,7 +261,8 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         stack.close()
         label = projector if workers == 1 else f"{projector}/{workers}w"
         label += "/split" if split else ""
-        return Run(kind, label, clients, events, seconds, cpu / events, peak, lag, catch_up,
+        return Run(kind, label, clients, events, seconds,
+                   tuple(c / events for c in cpu), peak, lag, catch_up,  # type: ignore[arg-type]
                    rebuild_rate(database) if rebuild else None, lag_seconds)
 
 

@@ -7,7 +7,8 @@ meters (default 2: a sum of `tokens` over one event name, a count of everything;
 customer meters hold the usage as pending; with `--create-customers` all of them are created
 first, so customer meters keep balances and history) recorded in process. Then each projection
 catches up on its own, reading and decoding every entry itself, and its CPU time per ledger
-entry is printed (`time.process_time`: the database server's work is not counted). In the
+entry is printed (`time.process_time`), and on PostgreSQL the server's own CPU time beside it
+(its processes on this machine, read from /proc). In the
 running service, projections at the same position share one read and one decoding of each
 page; the first line gives that shared part, and the last line all of them together (a rebuild
 of every read model, side by side, as a worker catching up runs them). `--page N` fixes the
@@ -22,7 +23,7 @@ import argparse
 import time
 from datetime import UTC, datetime
 
-from benchmarks._common import fresh_database, kinds
+from benchmarks._common import fresh_database, kinds, postgres_cpu_seconds
 from benchmarks.ingest import METERS, customer_id, make_batches
 from commands.customers import CreateCustomer, create_customer
 from commands.ingest import IngestEvents, ingest_events
@@ -56,31 +57,38 @@ def run(kind: str, events: int, customers: bool, meters: int, page: int | None) 
             for batch in batches:
                 ingest_events(IngestEvents(organization, batch, datetime.now(UTC)), ledger)
             recorder, mapper = ledger.recorder, ledger.mapper
-            started = time.process_time()
+            started = _clock(kind)
             position = 0
             while page := recorder.select_notifications(start=position, limit=1000,
                                                         inclusive_of_start=False):
                 for notification in page:
                     mapper.to_domain_event(notification)
                 position = page[-1].id
-            lines = [f"{kind:<8} reading and decoding the log {_per_event(started, events)}"]
+            lines = [f"{kind:<8} reading and decoding the log {_per_event(kind, started, events)}"]
             # One after the other: the runner keeps only the last page it read, so each
             # projection reads and decodes every page itself.
             for name, projection in runner.projections.items():
-                started = time.process_time()
+                started = _clock(kind)
                 while runner.catch_up(projection):
                     pass
-                lines.append(f"{kind:<8} {name:<16} {_per_event(started, events)}")
-            started = time.process_time()
+                lines.append(f"{kind:<8} {name:<16} {_per_event(kind, started, events)}")
+            started = _clock(kind)
             runner.rebuild(list(runner.projections))
-            lines.append(f"{kind:<8} all together (a rebuild) {_per_event(started, events)}")
+            lines.append(f"{kind:<8} all together (a rebuild) {_per_event(kind, started, events)}")
             return lines
         finally:
             services.close()
 
 
-def _per_event(started: float, events: int) -> str:
-    return f"{(time.process_time() - started) / events * 1e6:6.1f} µs of CPU per ledger entry"
+def _clock(kind: str) -> tuple[float, float]:
+    """CPU seconds so far: this process's, and the database server's (PostgreSQL only)."""
+    return time.process_time(), postgres_cpu_seconds() if kind == "postgres" else 0.0
+
+
+def _per_event(kind: str, started: tuple[float, float], events: int) -> str:
+    ours, server = (now - then for now, then in zip(_clock(kind), started, strict=True))
+    text = f"{ours / events * 1e6:6.1f} µs of CPU per ledger entry"
+    return text + (f", PostgreSQL {server / events * 1e6:5.1f} µs" if kind == "postgres" else "")
 
 
 def main() -> None:
