@@ -37,7 +37,7 @@ from sqlalchemy import (
 from domain.hierarchy import Totals, add_totals, as_uuid, numeric_leaves, sum_totals
 from projections.bulk import update_rows
 from projections.tables import events
-from queries.hierarchy import by_reference
+from queries.hierarchy import by_reference, waiting_children
 
 _CHUNK = 900
 T = TypeVar("T")
@@ -356,31 +356,15 @@ class _Waiting:
 
 
 def _waiting(conn: Connection, organization_id: UUID, refs: _Refs) -> list[_Waiting]:
-    """Recorded children still waiting for a parent named by one of these references.
-
-    Usually few events wait, if any: they are read whole and matched here, and only a large
-    backlog of waiting children is searched by reference (a long IN list costs more to send
-    than to run)."""
-    pending = events.c.organization_id == organization_id, events.c.parent_id.is_(None), \
-        events.c.parent_ref.is_not(None)
-    few = conn.execute(select(events.c.id, events.c.parent_ref).where(*pending)
-                       .limit(_CHUNK + 1)).all()
-    if len(few) <= _CHUNK:
-        matches = [child for child, ref in few if ref in refs]
-        found = _waiting_rows(conn, [events.c.id.in_(matches)] if matches else [])
-    else:
-        found = [row for chunk in _chunks(sorted(refs), _CHUNK) for row in _waiting_rows(
-            conn, [*pending, events.c.parent_ref.in_(chunk)])]
-    return [_Waiting(row.id, row.parent_ref, row.metadata, row.descendant_count,
-                     row.subtree_totals) for row in found]
-
-
-def _waiting_rows(conn: Connection, where: list[Any]) -> list[Any]:
-    if not where:
-        return []
-    return list(conn.execute(select(events.c.id, events.c.parent_ref, events.c.metadata,
-                                    events.c.descendant_count, events.c.subtree_totals)
-                             .where(*where)))
+    """Recorded children still waiting for a parent named by one of these references, with
+    what moving their subtrees needs."""
+    waiting = waiting_children(conn, organization_id, refs)
+    return [_Waiting(row.id, waiting[row.id], row.metadata, row.descendant_count,
+                     row.subtree_totals)
+            for chunk in _chunks(list(waiting), _CHUNK)
+            for row in conn.execute(select(events.c.id, events.c.metadata,
+                                           events.c.descendant_count, events.c.subtree_totals)
+                                    .where(events.c.id.in_(chunk)))]
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

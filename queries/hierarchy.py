@@ -4,7 +4,7 @@ subtree totals kept by the events projection answer in a few indexed queries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +35,7 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
             one_of(conn, events.c.id, chunk), events.c.parent_id.is_(None))).all())
     nodes = {ref: RecordedNode(row.id, row.root_id, row.depth, root_refs.get(row.root_id))
              for ref, row in found.items()}
-    waiting = _waiting(conn, organization_id,
+    waiting = waiting_children(conn, organization_id,
                        {ref for link in links if link.parent_ref for ref in link.refs})
     heights: dict[UUID, int] = {}
     for chunk in _chunks(sorted(waiting)):
@@ -68,7 +68,8 @@ def by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dic
     return found
 
 
-def _waiting(conn: Connection, organization_id: UUID, refs: set[str]) -> dict[UUID, str]:
+def waiting_children(conn: Connection, organization_id: UUID,
+                     refs: Collection[str]) -> dict[UUID, str]:
     """Recorded children still waiting for a parent named by one of `refs`, with that reference.
 
     Usually few events wait, if any: they are all read and matched here, and only a large

@@ -53,6 +53,22 @@ def test_a_parent_named_by_our_event_id_adopts_a_waiting_subtree(
         "p": (None, "p", 0, 1, 2), "c": ("p", "p", 1, 1, 1), "gc": ("c", "p", 2, 0, 0)}
 
 
+def test_a_backlog_of_waiting_children_larger_than_a_look_up_attaches_to_its_parents(
+        client: TestClient, auth: dict[str, str]) -> None:
+    """Past 900 waiting children, ingestion's check and the projection search them by
+    reference instead of reading them all."""
+    ok(ingest(client, auth, *(event(f"c{n}", f"p{n}", metadata=cost("0.5"))
+                              for n in range(950))))
+    ok(ingest(client, auth, *(event(f"p{n}") for n in range(0, 950, 2))))
+    events = by_external_id(client, auth)
+    assert {key for key, e in events.items() if e["parent_id"] is not None} == {
+        f"c{n}" for n in range(0, 950, 2)}
+    assert {events[f"p{n}"]["child_count"] for n in range(0, 950, 2)} == {1}
+    rolled = ok(client.get(f"/v1/events/{events['p10']['id']}",
+                           params={"aggregate_fields": "_cost.amount"}, headers=auth))
+    assert rolled["metadata"]["_cost"]["amount"] == "0.5"
+
+
 # Cycles and depth ----------------------------------------------------------------------------
 
 def test_a_cycle_closing_on_an_earlier_batch_is_rejected_and_nothing_recorded(
