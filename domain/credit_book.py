@@ -218,6 +218,8 @@ class Book:
         """History entries written, per (customer, meter) and sequence number."""
         self.runs: dict[tuple[UUID, UUID], _Run] = {}
         """Usage applied but not consumed yet, per (customer, meter): see `settle`."""
+        self._bucket: tuple[datetime, datetime] | None = None
+        """The last ingestion time seen and its bucket: a batch's events share it."""
 
     # Reading, through the loader ------------------------------------------------------------
 
@@ -411,7 +413,9 @@ class Book:
             return
         view = _UsageView(event.name, event.source, event.occurred_at, event.metadata)
         at = event.timestamp
-        bucket = floor_to_base(at)
+        if self._bucket is None or self._bucket[0] != at:
+            self._bucket = (at, floor_to_base(at))
+        bucket = self._bucket[1]
         for meter in meters.values():
             parsed = meter.parsed()
             if parsed is None or not parsed[0].matches(view):
@@ -488,8 +492,8 @@ class Book:
         self.changed_states.add((state.customer_id, state.meter_id))
         if not self.history:
             return
-        if kind == "usage":
-            fields.setdefault("bucket", floor_to_base(at))
+        if kind == "usage" and "bucket" not in fields:
+            fields["bucket"] = floor_to_base(at)
         new = entry(kind, at, before, state.balance, **fields)
         merged = merge_usage(state.last_entry, new)
         if merged is None:
