@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,8 @@ from projections.hierarchy import link_batch
 from projections.spans import record_spans
 from projections.tables import event_names, events, spans
 
-_COLUMNS = tuple(c.name for c in events.columns)
+_ROW = itemgetter(*(c.name for c in events.columns))
+"""A row's values in the table's column order (for `insert_rows`)."""
 
 
 class EventsProjection:
@@ -37,7 +39,7 @@ class EventsProjection:
                    positions: Sequence[int]) -> None:
         rows = [self._row(e, p) for e, p in zip(batch, positions, strict=True)]
         link_batch(conn, rows)
-        insert_rows(conn, events, [tuple(row[name] for name in _COLUMNS) for row in rows])
+        insert_rows(conn, events, [_ROW(row) for row in rows])
         record_spans(conn, batch)
         self._count_names(conn, batch)
 
