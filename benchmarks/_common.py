@@ -158,6 +158,13 @@ def cpu_seconds(kind: str, processes: list[Process]) -> tuple[float, float, floa
             postgres_cpu_seconds() if kind == "postgres" else 0.0)
 
 
+def cpu_since(kind: str, processes: list[Process],
+              start: tuple[float, float, float]) -> tuple[float, float, float]:
+    """What `cpu_seconds` adds up to since it gave `start`."""
+    api, workers, database = cpu_seconds(kind, processes)
+    return api - start[0], workers - start[1], database - start[2]
+
+
 @dataclass
 class Server(Process):
     host: str = "127.0.0.1"

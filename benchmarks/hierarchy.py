@@ -35,6 +35,7 @@ from benchmarks._common import (
     Process,
     Server,
     cpu_seconds,
+    cpu_since,
     create_token,
     fresh_database,
     kinds,
@@ -110,10 +111,8 @@ def ingest(database: Database, server: Server, token: str, payloads: list[bytes]
     while database.projection_positions()["events"] < target:
         time.sleep(0.01)  # polling another process's progress
     client.close()
-    projected = time.perf_counter() - start
-    used = tuple(now - then for now, then in zip(cpu_seconds(database.kind, processes), cpu,
-                                                 strict=True))
-    return Rate(events, acknowledged, projected, used)  # type: ignore[arg-type]
+    return Rate(events, acknowledged, time.perf_counter() - start,
+                cpu_since(database.kind, processes, cpu))
 
 
 def p50(client: Client, path: str, repeats: int) -> float:

@@ -31,6 +31,7 @@ from benchmarks._common import (
     Process,
     Server,
     cpu_seconds,
+    cpu_since,
     create_token,
     fresh_database,
     kinds,
@@ -246,9 +247,7 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         except Exception:
             print(server.log_tail(), file=sys.stderr)
             raise
-        seconds = time.perf_counter() - started
-        cpu = tuple(now - then for now, then in zip(cpu_seconds(kind, processes), cpu,
-                                                    strict=True))
+        seconds, cpu = time.perf_counter() - started, cpu_since(kind, processes, cpu)
         lags = sorted(monitor.lags())
         lag_seconds = (lags[int(0.95 * (len(lags) - 1))], lags[-1]) if lags else None
         position = Client(server, token).get("/healthz")["ledger_position"]
@@ -262,7 +261,7 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         label = projector if workers == 1 else f"{projector}/{workers}w"
         label += "/split" if split else ""
         return Run(kind, label, clients, events, seconds,
-                   tuple(c / events for c in cpu), peak, lag, catch_up,  # type: ignore[arg-type]
+                   (cpu[0] / events, cpu[1] / events, cpu[2] / events), peak, lag, catch_up,
                    rebuild_rate(database) if rebuild else None, lag_seconds)
 
 
