@@ -7,7 +7,8 @@ flat (no `parent_id`) and as trees of 1 to 1,000 nodes (each node's parent drawn
 earlier nodes of its tree; trees sent in order, so most parents are in the same batch and the
 rest in an earlier one). Reported for each: acknowledged events/s, and end-to-end events/s
 (until the events projection, which keeps the trees, has applied every batch), and the
-hierarchy/flat ratio. Then one tree of `--tree-nodes` nodes and the p50 of roll-up reads on it:
+hierarchy/flat ratio (with `--rounds N`, N rounds of flat then trees, and the median ratio:
+the machine's speed drifts from minute to minute). Then one tree of `--tree-nodes` nodes and the p50 of roll-up reads on it:
 its root with `aggregate_fields`, the first page of its children with roll-ups, and the whole
 tree endpoint.
 
@@ -151,26 +152,39 @@ def rollup_reads(database: Database, server: Server, token: str, nodes: int,
 
 
 def run(kind: str, projector: str, args: argparse.Namespace) -> list[str]:
+    """`args.rounds` rounds of flat then trees, each on fresh databases: alternating them
+    spreads the machine's drift (its speed varies by a quarter from minute to minute) over
+    both; the roll-up reads once, after the first round of trees."""
     where = "in the API process" if projector == "inline" else "in a worker"
     lines = [f"{kind}: {args.events:,} events, trees of {args.smallest}-{args.largest} nodes, "
              + f"projections {where}"]
-    rates = {}
-    for label, linked in (("flat", False), ("trees", True)):
-        payloads = bodies(make_events(args.events, args.smallest, args.largest, linked=linked))
-        with fresh_database(kind) as database, ExitStack() as stack:
-            server = stack.enter_context(serve(database, *(
-                () if projector == "inline" else ("--no-projections",))))
-            workers = [stack.enter_context(running(database, "project"))] \
-                if projector == "process" else []
-            rates[label] = ingest(database, server, create_token(database), payloads,
-                                  args.events, workers)
-            if linked:
-                reads = rollup_reads(database, server, create_token(database, "rollups"),
-                                     args.tree_nodes, args.repeats)
-        lines.append(rates[label].line(label))
-    flat, trees = rates["flat"], rates["trees"]
-    lines.append(f"  trees/flat: {flat.acknowledged / trees.acknowledged:.2f} acknowledged, "
-                 f"{flat.projected / trees.projected:.2f} end-to-end")
+    payloads = {linked: bodies(make_events(args.events, args.smallest, args.largest,
+                                           linked=linked)) for linked in (False, True)}
+    ratios: list[tuple[float, float]] = []
+    reads: list[str] = []
+    for _ in range(args.rounds):
+        rates = {}
+        for label, linked in (("flat", False), ("trees", True)):
+            with fresh_database(kind) as database, ExitStack() as stack:
+                server = stack.enter_context(serve(database, *(
+                    () if projector == "inline" else ("--no-projections",))))
+                workers = [stack.enter_context(running(database, "project"))] \
+                    if projector == "process" else []
+                rates[label] = ingest(database, server, create_token(database),
+                                      payloads[linked], args.events, workers)
+                if linked and not reads:
+                    reads = rollup_reads(database, server, create_token(database, "rollups"),
+                                         args.tree_nodes, args.repeats)
+            lines.append(rates[label].line(label))
+        flat, trees = rates["flat"], rates["trees"]
+        ratios.append((flat.acknowledged / trees.acknowledged, flat.projected / trees.projected))
+        lines.append(f"  trees/flat: {ratios[-1][0]:.2f} acknowledged, "
+                     f"{ratios[-1][1]:.2f} end-to-end")
+    if len(ratios) > 1:
+        acknowledged, projected = zip(*ratios, strict=True)
+        lines.append(f"  trees/flat, median of {len(ratios)} rounds: "
+                     f"{statistics.median(acknowledged):.2f} acknowledged, "
+                     f"{statistics.median(projected):.2f} end-to-end")
     return lines + reads
 
 
@@ -182,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree-nodes", type=int, default=10_000,
                         help="size of the tree the roll-up reads are timed on")
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of flat then trees ingestion (the median ratio is printed)")
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--projector", choices=("inline", "process", "both"), default="inline",
                         help="projections in the API process (`metering serve`), in a "
