@@ -8,9 +8,9 @@ earlier nodes of its tree; trees sent in order, so most parents are in the same 
 rest in an earlier one). Reported for each: acknowledged events/s, and end-to-end events/s
 (until the events projection, which keeps the trees, has applied every batch), and the
 hierarchy/flat ratio (with `--rounds N`, N rounds of flat then trees, and the median ratio:
-the machine's speed drifts from minute to minute). Then one tree of `--tree-nodes` nodes and the p50 of roll-up reads on it:
-its root with `aggregate_fields`, the first page of its children with roll-ups, and the whole
-tree endpoint.
+the machine's speed drifts from minute to minute). Then one tree of `--tree-nodes` nodes and
+the p50 of roll-up reads on it: its root with `aggregate_fields`, the first page of its
+children with roll-ups, and the whole tree endpoint.
 
     .venv/bin/python -m benchmarks.hierarchy --events 20000 --database both --projector both
 """
