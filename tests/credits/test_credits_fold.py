@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
@@ -78,6 +79,20 @@ def test_usage_entries_of_one_bucket_merge_into_one_line() -> None:
     assert (merged.units, merged.change, merged.events, merged.balance) == (
         Decimal("3.5"), Decimal("-3.5"), 2, Decimal("-3.5"))
     assert merged.started_at == T0 and merged.timestamp == T0 + timedelta(minutes=3)
+
+
+def test_a_merged_usage_line_keeps_every_field_of_the_first_it_does_not_add_up() -> None:
+    """`merge_usage` builds the line field by field (cheaper than `dataclasses.replace`): a
+    field added to `Entry` must not be dropped there."""
+    first = consume(ZERO, SUM, used("1"))
+    a = replace(entry("usage", T0, ZERO, first, events=1, bucket=T0), rollover=True,
+                event_id=uuid4())
+    b = entry("usage", T0 + timedelta(minutes=1), first, consume(first, SUM, used("2")),
+              events=3, bucket=T0)
+    merged = merge_usage(a, b)
+    assert merged == replace(a, timestamp=b.timestamp, change=Decimal(-3), units=Decimal(3),
+                             consumed=b.consumed, credited=b.credited, balance=b.balance,
+                             events=4)
 
 
 def test_usage_of_another_bucket_or_after_a_credit_starts_a_new_line() -> None:
