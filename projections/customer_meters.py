@@ -11,7 +11,7 @@ meter's filter or aggregation rebuilds that meter's rows from the ledger (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +43,7 @@ from projections.credit_tables import (
 )
 from projections.customer_meter_replay import notifications, replay
 from projections.tables import projection_positions
-from queries.common import one_of
+from queries.common import chunks, one_of
 
 _CHUNK = 500
 # Columns a flush never changes on a stored row (of history, only usage entries are updated).
@@ -141,12 +141,6 @@ class CustomerMetersProjection:
                 return notification.id
         msg = f"{event!r} is not in the ledger after position {start}"
         raise LookupError(msg)
-
-
-def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
-    items = list(values)
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
 
 
 def _definition(row: Any) -> MeterDefinition:
@@ -322,7 +316,7 @@ class _Rows:
         customers = {s.id: s.organization_id for s in touched if s is not None and any(
             (s.id, meter_id) not in book.states for meter_id in meter_ids(s.organization_id))}
         states: list[CustomerMeterState] = []
-        for chunk in _chunks(customers):
+        for chunk in chunks(customers, _CHUNK):
             states += self._states(one_of(self.conn, customer_meters.c.customer_id, chunk))
         book.prime(states=states, absent_states=[
             (customer_id, meter_id)
@@ -335,7 +329,7 @@ class _Rows:
     def _bulk_meters(self, organizations: set[UUID]) -> dict[UUID, list[MeterDefinition]]:
         found: dict[UUID, list[MeterDefinition]] = {o: [] for o in organizations}
         t = customer_meter_definitions
-        for chunk in _chunks(organizations):
+        for chunk in chunks(organizations, _CHUNK):
             for row in self.conn.execute(select(t).where(t.c.organization_id.in_(chunk))):
                 found[row.organization_id].append(_definition(row))
                 self.stored_meters.add(row.id)
@@ -348,11 +342,11 @@ class _Rows:
         by_organization: dict[UUID, list[str]] = {}
         for organization_id, external_id in externals:
             by_organization.setdefault(organization_id, []).append(external_id)
-        conditions = [one_of(self.conn, s.c.id, chunk) for chunk in _chunks(customer_ids)]
+        conditions = [one_of(self.conn, s.c.id, chunk) for chunk in chunks(customer_ids, _CHUNK)]
         conditions += [and_(s.c.organization_id == organization_id,
                              one_of(self.conn, s.c.external_id, chunk))
                        for organization_id, external_ids in by_organization.items()
-                       for chunk in _chunks(external_ids)]
+                       for chunk in chunks(external_ids, _CHUNK)]
         for condition in conditions:
             for row in self.conn.execute(select(s).where(condition)):
                 found[row.id] = Subject(row.id, row.organization_id, row.external_id)
@@ -362,7 +356,7 @@ class _Rows:
     def _read_pending_ahead(self, wanted: dict[tuple[UUID, str], list[PendingUsage]]) -> None:
         """Read the pending usage of these (meter, external id) in bulk, for `pending`."""
         p = customer_meter_pending
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted, _CHUNK):
             rows = self.conn.execute(select(p).where(
                 tuple_(p.c.meter_id, p.c.external_customer_id).in_(chunk))
                 .order_by(p.c.ingested_at)).all()
@@ -441,7 +435,7 @@ class _Rows:
         """Delete the pending usage customers took; add what was held to the stored row of the
         same ingestion, or insert it."""
         t = customer_meter_pending
-        for chunk in _chunks(book.cleared_pending):
+        for chunk in chunks(book.cleared_pending, _CHUNK):
             self.conn.execute(delete(t).where(
                 tuple_(t.c.meter_id, t.c.external_customer_id).in_(chunk)))
         held = {(meter_id, external_id, at): usage
@@ -451,7 +445,7 @@ class _Rows:
         meter_ids = {k[0] for k in maybe_stored}
         ingested = {k[2] for k in maybe_stored}
         stored: dict[tuple[UUID, str, datetime], PendingUsage] = {}
-        for chunk in _chunks({k[1] for k in maybe_stored}):
+        for chunk in chunks({k[1] for k in maybe_stored}, _CHUNK):
             for r in self.conn.execute(select(t).where(
                     one_of(self.conn, t.c.meter_id, list(meter_ids)),
                     one_of(self.conn, t.c.ingested_at, list(ingested)),

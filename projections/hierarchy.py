@@ -19,9 +19,9 @@ processes racing), the link recorded last stays pending and never attaches.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -37,10 +37,10 @@ from sqlalchemy import (
 from domain.hierarchy import Totals, add_totals, as_uuid, numeric_leaves, sum_totals
 from projections.bulk import update_rows
 from projections.tables import events
+from queries.common import chunks
 from queries.hierarchy import by_reference, waiting_children
 
 _CHUNK = 900
-T = TypeVar("T")
 
 
 class _Place(NamedTuple):
@@ -322,7 +322,7 @@ def _add_to_recorded(conn: Connection, deltas: Mapping[UUID, _Delta],
     if not deltas:
         return
     rows = []
-    for chunk in _chunks(list(deltas), _CHUNK):
+    for chunk in chunks(deltas, _CHUNK):
         for node, child_count, descendant_count, totals in conn.execute(
                 select(events.c.id, events.c.child_count, events.c.descendant_count,
                        events.c.subtree_totals).where(events.c.id.in_(chunk))):
@@ -361,12 +361,9 @@ def _waiting(conn: Connection, organization_id: UUID, refs: _Refs) -> list[_Wait
     waiting = waiting_children(conn, organization_id, refs)
     return [_Waiting(row.id, waiting[row.id], row.metadata, row.descendant_count,
                      row.subtree_totals)
-            for chunk in _chunks(list(waiting), _CHUNK)
+            for chunk in chunks(waiting, _CHUNK)
             for row in conn.execute(select(events.c.id, events.c.metadata,
                                            events.c.descendant_count, events.c.subtree_totals)
                                     .where(events.c.id.in_(chunk)))]
 
 
-def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -1,10 +1,10 @@
-"""Helpers shared by the queries (and projections): sorting, pagination, list membership,
-streaming."""
+"""Helpers shared by the queries (and projections): sorting, pagination, list membership in
+bounded chunks, streaming."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,6 +47,17 @@ def streamed(conn: Connection, query: Select[Any], rows: int = 5000) -> Iterator
         own = own.execution_options(isolation_level="READ COMMITTED", yield_per=rows)
         with own.begin():
             yield from own.execute(query)
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of at most `size`, in order: a look-up by a long list of values runs
+    as several statements of bounded size."""
+    listed = list(items)
+    for start in range(0, len(listed), size):
+        yield listed[start:start + size]
 
 
 def one_of(conn: Connection, column: ColumnElement[Any],

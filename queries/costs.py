@@ -24,6 +24,7 @@ from domain.calendar import TimeInterval, bucket_starts
 from domain.costs import statistics
 from domain.hierarchy import EXACT, numeric_leaves
 from projections.tables import events
+from queries.common import chunks
 from queries.customers import customers_by_reference
 from queries.jsonsql import json_kind
 from queries.schemas import CostGroup, CostPeriod, CostStatistics, CostSummary
@@ -124,10 +125,10 @@ def _descendant_costs(conn: Connection, roots: Sequence[UUID]
                       ) -> dict[UUID, list[tuple[str, Decimal]]]:
     """(name, cost) of each costed descendant of these roots."""
     found: dict[UUID, list[tuple[str, Decimal]]] = defaultdict(list)
-    for start in range(0, len(roots), 900):
+    for chunk in chunks(roots, 900):
         for root, name, metadata in conn.execute(
                 select(events.c.root_id, events.c.name, events.c.metadata)
-                .where(events.c.root_id.in_(roots[start:start + 900]),
+                .where(events.c.root_id.in_(chunk),
                        events.c.parent_id.is_not(None),
                        json_kind(events.c.metadata, _COST_PATH) == "number")):
             amount = numeric_leaves(metadata).get(COST)

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
 from domain.hierarchy import BatchLink, RecordedNode, RecordedTrees, as_uuid
 from domain.span import duration_ms
 from projections.tables import events, spans
-from queries.common import one_of, order_by, paginate
+from queries.common import chunks, one_of, order_by, paginate
 from queries.schemas import ListResource, Pagination, Span
 
 _CHUNK = 900
@@ -30,7 +30,7 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
              if link.new and link.external_id and as_uuid(link.external_id) is None}
     found = by_reference(conn, organization_id, refs)
     root_refs: dict[UUID, str | None] = {}
-    for chunk in _chunks(sorted({row.root_id for row in found.values()})):
+    for chunk in chunks(sorted({row.root_id for row in found.values()}), _CHUNK):
         root_refs.update(conn.execute(select(events.c.id, events.c.parent_ref).where(
             one_of(conn, events.c.id, chunk), events.c.parent_id.is_(None))).all())
     nodes = {ref: RecordedNode(row.id, row.root_id, row.depth, root_refs.get(row.root_id))
@@ -38,7 +38,7 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
     waiting = waiting_children(conn, organization_id,
                        {ref for link in links if link.parent_ref for ref in link.refs})
     heights: dict[UUID, int] = {}
-    for chunk in _chunks(sorted(waiting)):
+    for chunk in chunks(sorted(waiting), _CHUNK):
         heights.update(conn.execute(
             select(events.c.root_id, func.max(events.c.depth))
             .where(one_of(conn, events.c.root_id, chunk), events.c.parent_id.is_not(None))
@@ -53,7 +53,7 @@ def by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dic
     """Recorded events by reference: our id (preferred) or external id; rows of `id`,
     `external_id`, `root_id`, `depth` and `path`."""
     found: dict[str, Any] = {}
-    for chunk in _chunks(sorted(refs)):
+    for chunk in chunks(sorted(refs), _CHUNK):
         as_ids = [u for u in map(as_uuid, chunk) if u is not None]
         condition = one_of(conn, events.c.external_id, chunk)
         if as_ids:
@@ -82,7 +82,7 @@ def waiting_children(conn: Connection, organization_id: UUID,
     if len(few) <= _CHUNK:
         return {child: ref for child, ref in few if ref in refs}
     waiting: dict[UUID, str] = {}
-    for chunk in _chunks(sorted(refs)):
+    for chunk in chunks(sorted(refs), _CHUNK):
         waiting.update(conn.execute(select(events.c.id, events.c.parent_ref).where(
             *pending, one_of(conn, events.c.parent_ref, chunk))).all())
     return waiting
@@ -118,7 +118,7 @@ def spans_by_id(conn: Connection, organization_id: UUID,
                 span_ids: Iterable[str]) -> dict[str, Span]:
     """The spans with these ids, with the child counts of their start events."""
     rows = []
-    for chunk in _chunks(sorted(set(span_ids))):
+    for chunk in chunks(sorted(set(span_ids)), _CHUNK):
         rows += list(conn.execute(select(spans).where(spans.c.organization_id == organization_id,
                                                       spans.c.span_id.in_(chunk))).mappings())
     return to_spans(conn, rows)
@@ -145,7 +145,7 @@ def list_spans(conn: Connection, organization_id: UUID, *, ids: Sequence[str],
 def to_spans(conn: Connection, rows: Sequence[Any]) -> dict[str, Span]:
     starts = [r["start_event_id"] for r in rows if r["start_event_id"]]
     counts: dict[UUID, tuple[int, int]] = {}
-    for chunk in _chunks(starts):
+    for chunk in chunks(starts, _CHUNK):
         for event_id, children, descendants in conn.execute(
                 select(events.c.id, events.c.child_count, events.c.descendant_count)
                 .where(events.c.id.in_(chunk))):
@@ -162,11 +162,6 @@ def to_spans(conn: Connection, rows: Sequence[Any]) -> dict[str, Span]:
             child_count=counts.get(start, (0, 0))[0] if start else 0,
             descendant_count=counts.get(start, (0, 0))[1] if start else 0)
     return result
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
 
 
 __all__ = ["below", "descendants", "list_spans", "recorded_trees", "spans_by_id",

@@ -46,7 +46,7 @@ from projections.meter_tables import (
     meter_usage_values,
 )
 from projections.tables import customers, events
-from queries.common import streamed
+from queries.common import chunks, streamed
 from queries.events import customer_condition, customer_references
 from queries.jsonsql import json_text
 from queries.meters import meter_row
@@ -252,11 +252,10 @@ def _by_identity(conn: Connection, organization_id: UUID,
 
 def _customers_by_external_id(conn: Connection, organization_id: UUID,
                               external_ids: Iterable[str]) -> dict[str, str]:
-    wanted = list(external_ids)
     found: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
+    for chunk in chunks(external_ids, 500):
         rows = conn.execute(select(customers.c.external_id, customers.c.id).where(
             customers.c.organization_id == organization_id,
-            customers.c.external_id.in_(wanted[start:start + 500])))
+            customers.c.external_id.in_(chunk)))
         found.update({external_id: str(customer_id) for external_id, customer_id in rows})
     return found
