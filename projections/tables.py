@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
-READ_MODEL_VERSION = 2
+READ_MODEL_VERSION = 3
 """Bumped whenever a read table changes shape: a database whose read models were built by
 another version drops them all on start, and the projections rebuild them from the ledger."""
 
@@ -166,7 +166,6 @@ events = Table(
     Index("ix_events_pending", "organization_id", "parent_ref",
           postgresql_where=text("parent_id IS NULL AND parent_ref IS NOT NULL"),
           sqlite_where=text("parent_id IS NULL AND parent_ref IS NOT NULL")),
-    Index("ix_events_parent", "parent_id"),
     # Only children are indexed: events without a parent (flat ones) cost this index nothing.
     Index("ix_events_tree", "root_id", "depth", postgresql_where=text("parent_id IS NOT NULL"),
           sqlite_where=text("parent_id IS NOT NULL")),
