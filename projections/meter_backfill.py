@@ -24,9 +24,11 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    FromClause,
+    Insert,
     MetaData,
+    Select,
     String,
-    Subquery,
     Table,
     case,
     func,
@@ -87,9 +89,7 @@ def can_backfill(build: Build, dialect: str) -> bool:
 def backfill(conn: Connection, build: Build, after: int, upto: int) -> None:
     """Add to `build` the usage events at ledger positions in (`after`, `upto`]; the events
     projection must have reached `upto`."""
-    matched = _stage(conn, build, after, upto)
-    if build.aggregation.func is AggregationFunction.unique:
-        _add_values(conn, build, matched)
+    _stage(conn, build, after, upto)
     conflict = "(meter_id, generation, customer, bucket)"
     ids = {"meter_id": _uuid(conn, build.meter_id), "generation": build.generation}
     conn.execute(text(
@@ -111,9 +111,9 @@ def backfill(conn: Connection, build: Build, after: int, upto: int) -> None:
         "WHERE meter_id = :meter_id AND generation = :generation"), ids)
 
 
-def _stage(conn: Connection, build: Build, after: int, upto: int) -> Subquery:
-    """This range's partials per (customer, 15-minute bucket), into a temporary table; returns
-    the matching events' (customer, bucket, value)."""
+def _stage(conn: Connection, build: Build, after: int, upto: int) -> None:
+    """This range's partials per (customer, 15-minute bucket), into a temporary table; for a
+    `unique` build, its distinct values too."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         conn.exec_driver_sql(
@@ -138,31 +138,43 @@ def _stage(conn: Connection, build: Build, after: int, upto: int) -> Subquery:
                      _bucket(postgres).label("bucket"), value.label("v")).where(
         events.c.organization_id == build.organization_id,
         events.c.position > after, events.c.position <= upto,
-        filter_condition(build.filter.to_json(), conn.dialect.name)).subquery()
+        filter_condition(build.filter.to_json(), conn.dialect.name))
+    if aggregation.func is AggregationFunction.unique:
+        _stage_values(conn, build, matched)
+        return
+    conn.execute(_partials(conn, matched.subquery(), counting))
+
+
+def _partials(conn: Connection, matched: FromClause, counting: bool) -> Insert:
+    """The insert of the partials of `matched` (customer, bucket, v) into the step table."""
     total, low, high = _exact_aggregates(conn)
     amounts = [literal(0), literal(None), literal(None)] if counting else [
         getattr(func, total)(matched.c.v), getattr(func, low)(matched.c.v),
         getattr(func, high)(matched.c.v)]
-    if not postgres and counting:
+    if conn.dialect.name != "postgresql" and counting:
         amounts[0] = literal("0")
     partials = select(matched.c.customer, matched.c.bucket, func.count(matched.c.v), *amounts,
                       func.count() - func.count(matched.c.v)) \
         .group_by(matched.c.customer, matched.c.bucket)
-    conn.execute(insert(_step).from_select([c.name for c in _step.columns], partials))
-    return matched
+    return insert(_step).from_select([c.name for c in _step.columns], partials)
 
 
-def _add_values(conn: Connection, build: Build, matched: Subquery) -> None:
-    """The distinct values of a `unique` build's matching events, per (customer, bucket)."""
-    ids = [literal(build.meter_id), literal(build.generation)]
-    canonical = matched.c.v.regexp_match(_CANONICAL_TEXT)
-    as_is = select(*ids, matched.c.customer, matched.c.bucket, matched.c.v).distinct() \
-        .where(canonical)
-    conn.execute(pg_insert(meter_usage_values)
-                 .from_select([c.name for c in meter_usage_values.columns], as_is)
-                 .on_conflict_do_nothing())
-    others = conn.execute(select(matched.c.customer, matched.c.bucket, matched.c.v).where(
-        matched.c.v.is_not(None), ~canonical)).all()
+def _stage_values(conn: Connection, build: Build, matched: Select[Any]) -> None:
+    """A `unique` build's partials and distinct values per (customer, bucket), in one statement
+    that reads the range once: the values already in canonical form are inserted by the
+    database, the others come back to be canonicalised here."""
+    rows = matched.cte("matched").prefix_with("MATERIALIZED")
+    staged = _partials(conn, rows, counting=True).cte("staged")
+    distinct = select(rows.c.customer, rows.c.bucket, rows.c.v).distinct() \
+        .where(rows.c.v.is_not(None)).cte("distinct_values").prefix_with("MATERIALIZED")
+    canonical = distinct.c.v.regexp_match(_CANONICAL_TEXT)
+    kept = pg_insert(meter_usage_values).from_select(
+        [c.name for c in meter_usage_values.columns],
+        select(literal(build.meter_id), literal(build.generation), distinct.c.customer,
+               distinct.c.bucket, distinct.c.v).where(canonical)).on_conflict_do_nothing() \
+        .cte("kept")
+    others = conn.execute(select(distinct.c.customer, distinct.c.bucket, distinct.c.v)
+                          .where(~canonical).add_cte(staged, kept)).all()
     insert_rows(conn, meter_usage_values, list({
         (build.meter_id, build.generation, customer, bucket, canonical_value(loads(text)))
         for customer, bucket, text in others}), "DO NOTHING")
