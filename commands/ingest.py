@@ -2,9 +2,15 @@
 
 Batches hold thousands of events, so per-event work is kept small: valid fields are checked
 inline (an error's location is built only for an error), events are built without the frozen
-dataclass constructor, the store is asked once per batch which keys it already holds, and the
-whole batch is one `Ledger.record` call (one recorder transaction; see `commands.store_codec`
-and `commands.store_recorders` for the encoding and the PostgreSQL transfer).
+dataclass constructor, and the whole batch is one `Ledger.record` call (one recorder
+transaction; see `commands.store_codec` and `commands.store_recorders` for the encoding and the
+PostgreSQL transfer).
+
+Idempotency: a flat batch (no `parent_id`) is recorded as it comes, and the store's primary key
+refuses it whole when one of its keys is recorded already; only then is the store asked which
+keys it holds (one query), and the batch planned again with its duplicates and conflicts. New
+data, the common case, thus costs no look-up. A batch with parent links looks its keys up first,
+as its links are checked against what is recorded.
 """
 
 from __future__ import annotations
@@ -87,14 +93,21 @@ def ingest_events(cmd: IngestEvents, ledger: Ledger,
     names = {c.fields["name"] for c in candidates}
     type_ids = {ids.event_type_id(cmd.organization_id, n): n for n in names}
     keys = [*(c.event_id for c in candidates if c.keyed), *type_ids]
-    recorded = first_states(ledger, keys)   # of the batch's keyed events and event types
+    if any(c.fields["parent_ref"] for c in candidates):
+        recorded = first_states(ledger, keys)   # of the batch's keyed events and event types
+    else:  # a flat batch is looked up only if the store refuses it: see the module docstring
+        recorded = first_states(ledger, type_ids.keys() - ledger.known_event_types)
     links = _check_links(cmd, candidates, recorded_trees, recorded)
     for _attempt in range(_RETRIES):
         try:
-            return _record(cmd, ledger, candidates, links, type_ids, recorded)
+            result = _record(cmd, ledger, candidates, links, type_ids, recorded)
         except IntegrityError:
-            # A concurrent batch recorded one of our keys (or event types) first: plan again.
+            # One of our keys (or event types) is recorded already (a retried batch), or a
+            # concurrent batch recorded it first: look them all up and plan again.
             recorded = first_states(ledger, keys)
+        else:
+            ledger.known_event_types.update(type_ids)
+            return result
     msg = "Could not record the batch: too much contention on the same idempotency keys"
     raise RuntimeError(msg)
 
@@ -127,7 +140,8 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate],
         result.outcomes.append(EventOutcome(INSERTED, candidate.event_id,
                                             candidate.fields["external_id"]))
     new_types = [EventType(organization_id=cmd.organization_id, name=name)
-                 for type_id, name in type_ids.items() if type_id not in recorded]
+                 for type_id, name in type_ids.items()
+                 if type_id not in recorded and type_id not in ledger.known_event_types]
     spans.raise_errors()
     if not (to_record or new_types):
         result.position = ledger.position()

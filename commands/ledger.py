@@ -34,6 +34,12 @@ class Ledger(Application[UUID]):
         "eventsourcing.postgres": "commands.store_recorders:PostgresCopyRecorder",
     }
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.known_event_types: set[UUID] = set()
+        """Event type streams this process has seen recorded. An event type is never
+        deleted, so ingestion does not look these up again."""
+
     def construct_env(self, name: str, env: Any = None) -> Environment:
         environment = super().construct_env(name, env)
         recorder = self.recorders.get(environment.get("PERSISTENCE_MODULE", ""))
