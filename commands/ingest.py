@@ -6,11 +6,12 @@ dataclass constructor, and the whole batch is one `Ledger.record` call (one reco
 transaction; see `commands.store_codec` and `commands.store_recorders` for the encoding and the
 PostgreSQL transfer).
 
-Idempotency: a flat batch (no `parent_id`) is recorded as it comes, and the store's primary key
-refuses it whole when one of its keys is recorded already; only then is the store asked which
-keys it holds (one query), and the batch planned again with its duplicates and conflicts. New
-data, the common case, thus costs no look-up. A batch with parent links looks its keys up first,
-as its links are checked against what is recorded.
+Idempotency: a flat batch (no `parent_id`, no `span`) is recorded as it comes, and the store's
+primary key refuses it whole when one of its keys is recorded already; only then is the store
+asked which keys it holds (one query), and the batch planned again with its duplicates and
+conflicts. New data, the common case, thus costs no look-up. A batch with parent links or span
+marks looks its keys up first: its links and spans are checked against what is recorded, which
+a resent event must not be checked against again.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def ingest_events(cmd: IngestEvents, ledger: Ledger,
     names = {c.fields["name"] for c in candidates}
     type_ids = {ids.event_type_id(cmd.organization_id, n): n for n in names}
     keys = [*(c.event_id for c in candidates if c.keyed), *type_ids]
-    if any(c.fields["parent_ref"] for c in candidates):
+    if any(c.fields["parent_ref"] or c.fields["span_id"] for c in candidates):
         recorded = first_states(ledger, keys)   # of the batch's keyed events and event types
     else:  # a flat batch is looked up only if the store refuses it: see the module docstring
         recorded = first_states(ledger, type_ids.keys() - ledger.known_event_types)
