@@ -23,7 +23,15 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from benchmarks._common import Client, Database, create_token, fresh_database, kinds, serve
+from benchmarks._common import (
+    Client,
+    Database,
+    create_token,
+    fresh_database,
+    kinds,
+    machine_line,
+    serve,
+)
 from commands.benefits import CreateBenefit, create_benefit
 from commands.customers import CreateCustomer, create_customer
 from commands.ingest import IngestEvents, ingest_events
@@ -157,6 +165,7 @@ def main() -> None:
                              "(sqlite:///path or postgresql://...)")
     args = parser.parse_args()
     collector.settle()  # in-process work runs as in the service's processes
+    print(machine_line(), flush=True)
     for kind in kinds(args.database) if args.database_url is None else ("given",):
         context: AbstractContextManager[Database] = fresh_database(kind) \
             if args.database_url is None else nullcontext(Database(

@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a PostgreSQL database; each run gets a fresh schema in it")
     args = parser.parse_args(argv)
     _common.POSTGRES_URL = args.postgres_url
+    print(_common.machine_line(), flush=True)
     projectors = ("inline", "process") if args.projector == "both" else (args.projector,)
     for kind in kinds(args.database):
         for projector in projectors:

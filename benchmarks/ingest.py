@@ -35,6 +35,7 @@ from benchmarks._common import (
     create_token,
     fresh_database,
     kinds,
+    machine_line,
     mib,
     running,
     serve,
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="timestamps at random over 30 days instead of following the clock")
     args = parser.parse_args(argv)
     collector.settle()  # in-process work runs as in the service's processes
+    print(machine_line(), flush=True)
     bodies = make_batches(args.events, args.batch_size, args.customers, backfill=args.backfill)
     print(f"{args.events} events in {len(bodies)} batches of {args.batch_size}, "
           f"{sum(map(len, bodies)) / args.events:.0f} bytes/event", flush=True)

@@ -23,7 +23,7 @@ import argparse
 import time
 from datetime import UTC, datetime
 
-from benchmarks._common import fresh_database, kinds, postgres_cpu_seconds
+from benchmarks._common import fresh_database, kinds, machine_line, postgres_cpu_seconds
 from benchmarks.ingest import METERS, customer_id, make_batches
 from commands.customers import CreateCustomer, create_customer
 from commands.ingest import IngestEvents, ingest_events
@@ -103,6 +103,7 @@ def main() -> None:
                         help="ledger entries per page, fixed (default: the service's pages)")
     args = parser.parse_args()
     collector.settle()  # in-process work runs as in the service's processes
+    print(machine_line(), flush=True)
     for kind in kinds(args.database):
         print("\n".join(run(kind, args.events, args.create_customers, args.meters, args.page)),
               flush=True)

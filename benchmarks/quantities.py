@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                              "dropped")
     args = parser.parse_args(argv)
     collector.settle()  # in-process work runs as in the service's processes
+    print(common.machine_line(), flush=True)
     if args.postgres_url:
         common.POSTGRES_URL = args.postgres_url   # where `fresh_database` creates its schema
     print(f"{args.events:,} events over {DAYS} days, {args.customers:,} customers, 3 meters")
