@@ -158,10 +158,18 @@ events = Table(
     Column("path", String),
     Index("ix_events_org_ts", "organization_id", "timestamp"),
     Index("ix_events_org_position", "organization_id", "position"),
-    Index("ix_events_org_customer_ts", "organization_id", "customer_id", "timestamp"),
+    # Only the events that have the column: an event sent with an external customer id alone
+    # (or without an idempotency key) costs these indexes nothing. Lookups are by equality or
+    # IN, which imply IS NOT NULL, so both stores use them.
+    Index("ix_events_org_customer_ts", "organization_id", "customer_id", "timestamp",
+          postgresql_where=text("customer_id IS NOT NULL"),
+          sqlite_where=text("customer_id IS NOT NULL")),
     Index("ix_events_org_ext_customer_ts", "organization_id", "external_customer_id",
-          "timestamp"),
-    Index("ix_events_org_external_id", "organization_id", "external_id"),
+          "timestamp", postgresql_where=text("external_customer_id IS NOT NULL"),
+          sqlite_where=text("external_customer_id IS NOT NULL")),
+    Index("ix_events_org_external_id", "organization_id", "external_id",
+          postgresql_where=text("external_id IS NOT NULL"),
+          sqlite_where=text("external_id IS NOT NULL")),
     # Children still waiting for their parent: usually few, so flat events cost nothing here.
     Index("ix_events_pending", "organization_id", "parent_ref",
           postgresql_where=text("parent_id IS NULL AND parent_ref IS NOT NULL"),
