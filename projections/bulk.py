@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import JSON, Connection, Table, Uuid
+from sqlalchemy import JSON, Connection, Table
 
 from domain.values import dumps_str
 
@@ -84,19 +83,11 @@ def _stored(rows: Sequence[tuple[Any, ...]], processors: Processors) -> list[tup
     return values
 
 
-def _hex(value: UUID) -> str:
-    return value.hex
-
-
 def _copy(conn: Connection, table: Table, columns: str, rows: Sequence[tuple[Any, ...]],
           conflict: str) -> None:
     raw = conn.connection.driver_connection
     assert raw is not None
-    # JSON as its text; UUIDs as their hex digits, which PostgreSQL reads as well: psycopg's
-    # UUID dumper is Python, called from its C formatter once per value (a quarter of the
-    # formatting of an events row).
-    as_text = [(i, dumps_str) if isinstance(c.type, JSON) else (i, _hex)
-               for i, c in enumerate(table.columns) if isinstance(c.type, JSON | Uuid)]
+    as_json = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
     target = f"staging_{table.name}" if conflict else table.name
     with raw.cursor() as cursor:
         if conflict:
@@ -104,11 +95,11 @@ def _copy(conn: Connection, table: Table, columns: str, rows: Sequence[tuple[Any
                            f"(LIKE {table.name}) ON COMMIT DELETE ROWS")
         with cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:  # type: ignore[arg-type]
             for row in rows:
-                if as_text:
+                if as_json:
                     row = list(row)
-                    for i, write in as_text:
+                    for i in as_json:
                         if row[i] is not None:
-                            row[i] = write(row[i])
+                            row[i] = dumps_str(row[i])
                 copy.write_row(row)
         if conflict:
             cursor.execute(f"INSERT INTO {table.name} ({columns}) "  # type: ignore[arg-type]
