@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from domain.errors import FieldError
 from domain.meter_filter import (
@@ -132,14 +132,16 @@ def parse_aggregation(data: object) -> Aggregation:
 # --------------------------------------------------------------------------- partials
 
 
-@dataclass(frozen=True, slots=True)
-class Partial:
+class Partial(NamedTuple):
     """The mergeable summary of a set of events for one aggregation.
 
     `count` is the number of events that contributed (for count: all matching events; for the
     numeric functions: events whose property is a number; for unique: events having the
     property). `sum` / `min` / `max` are over those numbers. `distinct` holds the canonical text
     (`canonical_value`) of every distinct value seen, for unique only.
+
+    A named tuple, not a frozen dataclass: as immutable, and made in a third of the time (a
+    fold makes one per matching event and meter, and another merging it).
     """
 
     count: int = 0
@@ -191,6 +193,11 @@ def canonical_decimal(value: Decimal) -> Decimal:
     return normal
 
 
+_quote = json.JSONEncoder(ensure_ascii=False).encode
+"""`json.dumps(text, ensure_ascii=False)` without building an encoder per call (which json.dumps
+does whenever an option is given)."""
+
+
 def canonical_value(value: object) -> str | None:
     """The text identifying a JSON scalar for `unique`, or None if the value is not one.
 
@@ -203,7 +210,7 @@ def canonical_value(value: object) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _quote(value)
     number = number_value(value)
     if number is None:
         return None
