@@ -6,12 +6,12 @@ dataclass constructor, and the whole batch is one `Ledger.record` call (one reco
 transaction; see `commands.store_codec` and `commands.store_recorders` for the encoding and the
 PostgreSQL transfer).
 
-Idempotency: a flat batch (no `parent_id`, no `span`) is recorded as it comes, and the store's
-primary key refuses it whole when one of its keys is recorded already; only then is the store
-asked which keys it holds (one query), and the batch planned again with its duplicates and
-conflicts. New data, the common case, thus costs no look-up. A batch with parent links or span
-marks looks its keys up first: its links and spans are checked against what is recorded, which
-a resent event must not be checked against again.
+Idempotency: a batch is planned as if none of its keys were recorded, and recorded as it comes;
+the store's primary key refuses it whole when one of its keys is recorded already. Only then is
+the store asked which keys it holds (one query), and the batch planned again with its duplicates
+and conflicts. New data, the common case, thus costs no look-up. A parent link or span mark the
+first plan rejects is looked up the same way before the batch is refused: a resent event is
+checked against itself otherwise (a span started twice, say).
 """
 
 from __future__ import annotations
@@ -94,18 +94,23 @@ def ingest_events(cmd: IngestEvents, ledger: Ledger,
     names = {c.fields["name"] for c in candidates}
     type_ids = {ids.event_type_id(cmd.organization_id, n): n for n in names}
     keys = [*(c.event_id for c in candidates if c.keyed), *type_ids]
-    if any(c.fields["parent_ref"] or c.fields["span_id"] for c in candidates):
-        recorded = first_states(ledger, keys)   # of the batch's keyed events and event types
-    else:  # a flat batch is looked up only if the store refuses it: see the module docstring
-        recorded = first_states(ledger, type_ids.keys() - ledger.known_event_types)
-    links = _check_links(cmd, candidates, recorded_trees, recorded)
+    recorded = first_states(ledger, type_ids.keys() - ledger.known_event_types)
+    looked_up = False  # the batch's keys: only once the plan made without them fails
     for _attempt in range(_RETRIES):
         try:
+            links = _check_links(cmd, candidates, recorded_trees, recorded)
             result = _record(cmd, ledger, candidates, links, type_ids, recorded)
+        except InvalidInput:
+            # A link or span the batch's own resent events would explain? Else it stands.
+            if looked_up:
+                raise
+            recorded, looked_up = first_states(ledger, keys), True
+            if not any(c.event_id in recorded for c in candidates):
+                raise
         except IntegrityError:
             # One of our keys (or event types) is recorded already (a retried batch), or a
             # concurrent batch recorded it first: look them all up and plan again.
-            recorded = first_states(ledger, keys)
+            recorded, looked_up = first_states(ledger, keys), True
         else:
             ledger.known_event_types.update(type_ids)
             return result
