@@ -44,6 +44,21 @@ def test_a_child_sent_before_its_parent_in_one_batch_is_linked(client: TestClien
     assert shape(by_external_id(client, auth))["child"] == ("parent", "parent", 1, 0, 0)
 
 
+def test_a_resent_tree_batch_is_all_duplicates_and_leaves_the_tree_as_it_was(
+        client: TestClient, auth: dict[str, str]) -> None:
+    batch = (event("r"), event("a", "r"), event("b", "a"))
+    ok(ingest(client, auth, *batch))
+    before = shape(by_external_id(client, auth))
+    assert ok(ingest(client, auth, *batch)) == {"inserted": 0, "duplicates": 3, "conflicts": 0}
+    # resent with a new event under a resent one: only the new event is recorded
+    assert ok(ingest(client, auth, event("b", "a"), event("c", "b"))) == {
+        "inserted": 1, "duplicates": 1, "conflicts": 0}
+    assert shape(by_external_id(client, auth)) == {
+        **before, "b": ("a", "r", 2, 1, 1), "c": ("b", "r", 3, 0, 0),
+        "r": (None, "r", 0, 1, 3), "a": ("r", "r", 1, 1, 2)}
+    assert total(client, auth) == 4
+
+
 def test_a_parent_named_by_our_event_id_adopts_a_waiting_subtree(
         client: TestClient, auth: dict[str, str]) -> None:
     parent_id = str(ids.keyed_event_id(ids.organization_id("acme"), "p"))
