@@ -92,9 +92,11 @@ def ingest_events(cmd: IngestEvents, ledger: Ledger,
                   recorded_trees: RecordedTreesReader | None = None) -> IngestResult:
     candidates = _validate(cmd, ledger)
     names = {c.fields["name"] for c in candidates}
-    type_ids = {ids.event_type_id(cmd.organization_id, n): n for n in names}
+    # The batch's event types, but those this process has seen recorded (they stay recorded).
+    type_ids = {type_id: n for n in names if (type_id := ids.event_type_id(
+        cmd.organization_id, n)) not in ledger.known_event_types}
     keys = [*(c.event_id for c in candidates if c.keyed), *type_ids]
-    recorded = first_states(ledger, type_ids.keys() - ledger.known_event_types)
+    recorded = first_states(ledger, type_ids)
     looked_up = False  # the batch's keys: only once the plan made without them fails
     for _attempt in range(_RETRIES):
         try:
@@ -146,8 +148,7 @@ def _record(cmd: IngestEvents, ledger: Ledger, candidates: list[_Candidate],
         result.outcomes.append(EventOutcome(INSERTED, candidate.event_id,
                                             candidate.fields["external_id"]))
     new_types = [EventType(organization_id=cmd.organization_id, name=name)
-                 for type_id, name in type_ids.items()
-                 if type_id not in recorded and type_id not in ledger.known_event_types]
+                 for type_id, name in type_ids.items() if type_id not in recorded]
     spans.raise_errors()
     if not (to_record or new_types):
         result.position = ledger.position()
