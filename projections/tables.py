@@ -75,6 +75,11 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return None if value is None else Decimal(value)
 
 
+def partial(condition: str) -> dict[str, Any]:
+    """The options of an `Index` holding only the rows where `condition` holds, on both stores."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
 Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 projection_positions = Table(
@@ -162,21 +167,16 @@ events = Table(
     # (or without an idempotency key) costs these indexes nothing. Lookups are by equality or
     # IN, which imply IS NOT NULL, so both stores use them.
     Index("ix_events_org_customer_ts", "organization_id", "customer_id", "timestamp",
-          postgresql_where=text("customer_id IS NOT NULL"),
-          sqlite_where=text("customer_id IS NOT NULL")),
+          **partial("customer_id IS NOT NULL")),
     Index("ix_events_org_ext_customer_ts", "organization_id", "external_customer_id",
-          "timestamp", postgresql_where=text("external_customer_id IS NOT NULL"),
-          sqlite_where=text("external_customer_id IS NOT NULL")),
+          "timestamp", **partial("external_customer_id IS NOT NULL")),
     Index("ix_events_org_external_id", "organization_id", "external_id",
-          postgresql_where=text("external_id IS NOT NULL"),
-          sqlite_where=text("external_id IS NOT NULL")),
+          **partial("external_id IS NOT NULL")),
     # Children still waiting for their parent: usually few, so flat events cost nothing here.
     Index("ix_events_pending", "organization_id", "parent_ref",
-          postgresql_where=text("parent_id IS NULL AND parent_ref IS NOT NULL"),
-          sqlite_where=text("parent_id IS NULL AND parent_ref IS NOT NULL")),
+          **partial("parent_id IS NULL AND parent_ref IS NOT NULL")),
     # Only children are indexed: events without a parent (flat ones) cost this index nothing.
-    Index("ix_events_tree", "root_id", "depth", postgresql_where=text("parent_id IS NOT NULL"),
-          sqlite_where=text("parent_id IS NOT NULL")),
+    Index("ix_events_tree", "root_id", "depth", **partial("parent_id IS NOT NULL")),
 )
 
 spans = Table(
