@@ -109,9 +109,11 @@ class ProjectionRunner:
     def catch_up(self, projection: AnyProjection) -> int:
         """Apply one batch; return how many notifications were consumed.
 
-        The ledger is read before the read-model transaction begins: on SQLite that transaction
-        holds the database's write lock, and asking the event store for a connection while
-        holding it deadlocks with a request that holds the store's writer and waits for the lock.
+        The ledger is read, and the page's events decoded, before the read-model transaction
+        begins: on SQLite that transaction holds the database's write lock, which ingestion
+        waits for (decoding is a fifth of the events projection's time), and asking the event
+        store for a connection while holding it deadlocks with a request that holds the store's
+        writer and waits for the lock.
         """
         selected = select(projection_positions.c.position) \
             .where(projection_positions.c.name == projection.name)
@@ -120,6 +122,8 @@ class ProjectionRunner:
         notifications, decoded = self._read(start)
         if not notifications:
             return 0
+        chosen = [n for n in notifications if n.topic in projection.topics]
+        wanted = [self._decode(n, decoded) for n in chosen]
         keeping = isinstance(projection, KeepingProjection)
         try:
             with self.store.writer.begin() as conn:
@@ -127,8 +131,6 @@ class ProjectionRunner:
                     return len(notifications)  # another worker applied them: read again
                 if keeping and self._reported.get(projection.name) != start:
                     projection.forget()  # type: ignore[union-attr]
-                chosen = [n for n in notifications if n.topic in projection.topics]
-                wanted = [self._decode(n, decoded) for n in chosen]
                 if wanted and isinstance(projection, PositionedProjection):
                     projection.process_at(conn, wanted, [n.id for n in chosen])
                 elif wanted:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
 
+from commands.sqlite_ledger import CACHE_PRAGMA
 from domain.values import dumps_str, loads
 from projections.tables import READ_MODEL_VERSION, metadata, read_model_version
 
@@ -114,6 +115,7 @@ def _sqlite(url: str, begin: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(CACHE_PRAGMA)
         cursor.close()
         dbapi_connection.create_function("metering_decimal_cmp", 2, decimal_cmp,
                                          deterministic=True)

@@ -39,7 +39,7 @@ class Settings:
         """The `eventsourcing` persistence settings for this database."""
         if self.is_sqlite:
             path = self.sqlite_path()
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+            return {"PERSISTENCE_MODULE": "commands.sqlite_ledger:SQLiteLedgerFactory", "SQLITE_DBNAME": path,
                     "SQLITE_LOCK_TIMEOUT": "60"}
         if not self.database_url.startswith(("postgresql://", "postgres://",
                                              "postgresql+psycopg://")):
