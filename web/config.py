@@ -39,8 +39,8 @@ class Settings:
         """The `eventsourcing` persistence settings for this database."""
         if self.is_sqlite:
             path = self.sqlite_path()
-            return {"PERSISTENCE_MODULE": "commands.sqlite_ledger:SQLiteLedgerFactory", "SQLITE_DBNAME": path,
-                    "SQLITE_LOCK_TIMEOUT": "60"}
+            return {"PERSISTENCE_MODULE": "commands.sqlite_ledger:SQLiteLedgerFactory",
+                    "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "60"}
         if not self.database_url.startswith(("postgresql://", "postgres://",
                                              "postgresql+psycopg://")):
             msg = f"METERING_DATABASE_URL must be sqlite:///… or postgresql://…, got {self.database_url!r}"

@@ -1,18 +1,22 @@
-"""The ledger's recorder (binary COPY on PostgreSQL) keeps the event store's guarantees."""
+"""The ledger's recorders keep the event store's guarantees (binary COPY on PostgreSQL), and
+its SQLite connections a larger page cache."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
 
 from commands.ledger import Ledger
+from commands.sqlite_ledger import PAGE_CACHE_KIB
 from commands.store_recorders import PostgresCopyRecorder
 from domain.usage import USER, UsageRecorded
-from web.bootstrap import Services
+from web.bootstrap import Services, bootstrap
+from web.config import Settings
 
 
 def _usage(event_id: UUID, n: int) -> UsageRecorded:
@@ -96,3 +100,18 @@ def test_the_notification_log_reads_as_the_library_reads_it(services: Services) 
     first = ledger.recorder.select_notifications(start=before, limit=1,
                                                  inclusive_of_start=False)
     assert ledger.mapper.to_domain_event(first[0]).metadata == {"n": 0}
+
+
+def test_sqlite_connections_keep_a_larger_page_cache(tmp_path: Path) -> None:
+    """The ledger's and the read store's SQLite connections both take `CACHE_PRAGMA` (with
+    SQLite's default, 2 MiB, each insert into a random-keyed index read its page back). A
+    setting of SQLite alone: PostgreSQL has no counterpart to check."""
+    services = bootstrap(Settings(database_url=f"sqlite:///{tmp_path / 'ledger.db'}"))
+    try:
+        with services.ledger.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute("PRAGMA cache_size")
+            assert cursor.fetchone()[0] == -PAGE_CACHE_KIB
+        with services.store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -PAGE_CACHE_KIB
+    finally:
+        services.close()
