@@ -38,7 +38,7 @@ def projection_runner(ledger: Ledger, store: Store,
     rewrites of the rows a page touches) then weigh less per entry; on SQLite 1,000, growing
     up to 4,000: a projection's transaction holds the database's only write lock, which
     ingestion waits for, but a longer page writes each index page it changes to the WAL once
-    for more entries (the events projection wrote 8.9 KB per entry in pages of 1,000 at
+    for more entries (the events projection wrote 9.9 KB per entry in pages of 1,000 at
     100,000 entries, 4.3 KB in pages of 4,000)."""
     projections = [p for p in all_projections(ledger) if names is None or p.name in names]
     jobs = [MeterBuilds(ledger, store).step] if any(
