@@ -34,6 +34,7 @@ from domain.aggregation import (
     Aggregation,
     AggregationError,
     Partial,
+    Tally,
     merge,
     merge_all,
     parse_aggregation,
@@ -168,8 +169,7 @@ class _Run:
     """Usage of one customer meter in one bucket, not yet consumed."""
 
     state: CustomerMeterState
-    aggregation: Aggregation
-    partial: Partial
+    usage: Tally
     first: datetime
     last: datetime
     latest: datetime
@@ -420,10 +420,10 @@ class Book:
             parsed = meter.parsed()
             if parsed is None or not parsed[0].matches(view):
                 continue
-            partial = partial_of(parsed[1], view) or EMPTY
             if subject is None:
                 assert event.external_customer_id is not None
-                self._hold(meter.id, event.external_customer_id, at, partial)
+                self._hold(meter.id, event.external_customer_id, at,
+                           partial_of(parsed[1], view) or EMPTY)
                 continue
             key = (subject.id, meter.id)
             run = self.runs.get(key)
@@ -432,18 +432,17 @@ class Book:
                 run = None
             if run is None:
                 state = self.state(subject.id, meter.id) or self._new_state(subject, meter, at)
-                self.runs[key] = _Run(state, parsed[1], partial, at, at, at, bucket, 1)
-            else:
-                run.partial = merge(run.partial, partial)
-                run.last = at
-                run.latest = max(run.latest, at)
-                run.events += 1
+                run = self.runs[key] = _Run(state, Tally(parsed[1]), at, at, at, bucket, 0)
+            run.usage.add(view)
+            run.last = at
+            run.latest = max(run.latest, at)
+            run.events += 1
 
     def _settle(self, key: tuple[UUID, UUID]) -> None:
         run = self.runs.pop(key)
         state = run.state
         before = state.balance
-        state.balance = consume(before, run.aggregation, run.partial)
+        state.balance = consume(before, run.usage.aggregation, run.usage.partial())
         self._record(state, "usage", run.first, before, events=run.events, bucket=run.bucket,
                      until=run.latest, modified_at=run.last)
 
