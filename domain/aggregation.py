@@ -218,26 +218,35 @@ def canonical_value(value: object) -> str | None:
 
 
 def partial_of(aggregation: Aggregation, event: MeterableEvent) -> Partial | None:
-    """The partial of one (already filtered) event, or None when the event does not contribute.
+    """The partial of one (already filtered) event, or None when the event does not contribute
+    (see `contribution`)."""
+    value = contribution(aggregation, event)
+    if value is None:
+        return None
+    if aggregation.func is AggregationFunction.count:
+        return Partial(count=1)
+    if isinstance(value, str):
+        return Partial(count=1, distinct=frozenset((value,)))
+    assert isinstance(value, Decimal)
+    return Partial(count=1, sum=value, min=value, max=value)
+
+
+def contribution(aggregation: Aggregation, event: MeterableEvent) -> Decimal | str | bool | None:
+    """What one (already filtered) event adds: for count, True; for unique, the canonical text
+    of its value; for the numeric functions, its number; None when it does not contribute.
 
     count never skips; sum/max/min/avg skip events whose property is missing or not a number
     (bools, text, dictionaries); unique skips events whose property is missing or not a scalar.
     """
     if aggregation.func is AggregationFunction.count:
-        return Partial(count=1)
+        return True
     assert aggregation.property is not None
     raw = resolve_property(event, aggregation.property)
     if raw is MISSING:
         return None
     if aggregation.func is AggregationFunction.unique:
-        text = canonical_value(raw)
-        if text is None:
-            return None
-        return Partial(count=1, distinct=frozenset((text,)))
-    number = number_value(raw)
-    if number is None:
-        return None
-    return Partial(count=1, sum=number, min=number, max=number)
+        return canonical_value(raw)
+    return number_value(raw)
 
 
 def merge(a: Partial, b: Partial) -> Partial:
@@ -271,24 +280,17 @@ class Tally:
 
     def add(self, event: MeterableEvent) -> None:
         """`partial_of` the event, merged in."""
-        func = self.aggregation.func
-        if func is AggregationFunction.count:
-            self.count += 1
+        self.take(contribution(self.aggregation, event))
+
+    def take(self, value: Decimal | str | bool | None) -> None:
+        """Merge in an event's `contribution` (True counts it and nothing else)."""
+        if value is None:
             return
-        assert self.aggregation.property is not None
-        raw = resolve_property(event, self.aggregation.property)
-        if raw is MISSING:
-            return
-        if func is AggregationFunction.unique:
-            text = canonical_value(raw)
-            if text is not None:
-                self.count += 1
-                self.distinct.add(text)
-            return
-        number = number_value(raw)
-        if number is not None:
-            self.count += 1
-            self.numbers.append(number)
+        self.count += 1
+        if isinstance(value, str):
+            self.distinct.add(value)
+        elif isinstance(value, Decimal):
+            self.numbers.append(value)
 
     def partial(self) -> Partial:
         numbers = self.numbers

@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from domain.aggregation import Aggregation, Partial, merge, parse_aggregation, partial_of
+from domain.aggregation import Aggregation, Partial, Tally, contribution, parse_aggregation
 from domain.calendar import floor_to_base
 from domain.meter_filter import Filter, parse_filter
 from domain.quantities import Metered, customer_key
@@ -69,8 +69,8 @@ class UsageBatch:
         self.by_organization: dict[UUID, list[Build]] = {}
         for build in targets:
             self.by_organization.setdefault(build.organization_id, []).append(build)
-        self.per_customer: dict[tuple[Any, ...], Partial] = {}
-        self.rollup: dict[tuple[Any, ...], Partial] = {}
+        self.per_customer: dict[tuple[Any, ...], Tally] = {}
+        self.rollup: dict[tuple[Any, ...], Tally] = {}
         self.values: set[tuple[Any, ...]] = set()
         self.skipped: Counter[tuple[UUID, int]] = Counter()
 
@@ -84,21 +84,20 @@ class UsageBatch:
         for build in targets:
             if not build.filter.matches(view):
                 continue
-            partial = partial_of(build.aggregation, view)
-            if partial is None:
+            value = contribution(build.aggregation, view)
+            if value is None:
                 self.skipped[(build.meter_id, build.generation)] += 1
                 continue
             key = (build.meter_id, build.generation, customer, bucket)
-            for distinct in partial.distinct:
-                self.values.add((*key, distinct))
-            if partial.distinct:
-                partial = Partial(count=partial.count)
-            _add(self.per_customer, key, partial)
-            _add(self.rollup, (build.meter_id, build.generation, bucket), partial)
+            if isinstance(value, str):  # unique: the value is a row of its own, the rows count
+                self.values.add((*key, value))
+                value = True
+            _tally(self.per_customer, key, build).take(value)
+            _tally(self.rollup, (build.meter_id, build.generation, bucket), build).take(value)
 
     def write(self, conn: Connection) -> None:
-        upsert_partials(conn, meter_usage, self.per_customer)
-        upsert_partials(conn, meter_usage_rollup, self.rollup)
+        upsert_partials(conn, meter_usage, {k: t.partial() for k, t in self.per_customer.items()})
+        upsert_partials(conn, meter_usage_rollup, {k: t.partial() for k, t in self.rollup.items()})
         if self.values:
             insert_rows(conn, meter_usage_values, list(self.values), "DO NOTHING")
         for (meter_id, generation), count in self.skipped.items():
@@ -107,9 +106,11 @@ class UsageBatch:
             ).values(skipped_events=meter_builds.c.skipped_events + count))
 
 
-def _add(into: dict[tuple[Any, ...], Partial], key: tuple[Any, ...], partial: Partial) -> None:
-    existing = into.get(key)
-    into[key] = partial if existing is None else merge(existing, partial)
+def _tally(tallies: dict[tuple[Any, ...], Tally], key: tuple[Any, ...], build: Build) -> Tally:
+    tally = tallies.get(key)
+    if tally is None:
+        tally = tallies[key] = Tally(build.aggregation)
+    return tally
 
 
 def upsert_partials(conn: Connection, table: Table,
