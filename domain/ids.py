@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import lru_cache
 from hashlib import sha1
 from uuid import UUID, SafeUUID
 
@@ -38,9 +39,14 @@ def _uuid5(namespace: UUID, name: str) -> UUID:
     return _uuid_of(int.from_bytes(digest[:16]) & _VERSION_BITS | _VERSION_5)
 
 
+@lru_cache(maxsize=1 << 14)
 def from_hex(text: str) -> UUID:
     """`UUID(text)` for the 32 hex digits of `UUID.hex` (how the ledger stores ids), without
-    the constructor's other spellings; anything else goes through the constructor."""
+    the constructor's other spellings; anything else goes through the constructor.
+
+    Remembered: the ids inside ledger entries are mostly the same few (an entry's organization,
+    its customer), and a look-up costs a tenth of building the UUID. UUIDs are immutable, so
+    entries may share one."""
     return _uuid_of(int(text, 16)) if len(text) == 32 and text.isalnum() else UUID(text)
 
 
