@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Self
 
+from eventsourcing.persistence import StoredEvent
+
 from benchmarks._common import (
     Client,
     Database,
@@ -40,8 +42,14 @@ from benchmarks._common import (
     running,
     serve,
 )
-from domain.values import dumps
+from commands.ingest import IngestEvents, ingest_events
+from commands.tokens import CreateToken, authenticate
+from commands.tokens import create_token as create_token_in
+from domain.organization import ALL_SCOPES
+from domain.values import dumps, loads
 from web import collector
+from web.bootstrap import bootstrap
+from web.config import Settings
 
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama-3-70b")
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
@@ -163,6 +171,44 @@ def post_all(server: Server, token: str, bodies: list[bytes], clients: int,
         raise failures[0]
 
 
+def ledger_batches(bodies: list[bytes], organization: str = "bench") -> list[list[StoredEvent]]:
+    """Each body's ledger entries, byte for byte as ingestion writes them for `organization`
+    (its id is derived from its name), made before the clock starts: each body is ingested
+    into a scratch SQLite ledger and read back."""
+    batches: list[list[StoredEvent]] = []
+    with fresh_database("sqlite") as scratch:
+        services = bootstrap(Settings(database_url=scratch.url))
+        try:
+            ledger = services.ledger
+            token = create_token_in(CreateToken(organization, ALL_SCOPES), ledger)
+            organization_id = authenticate(token, ledger).organization_id
+            for body in bodies:
+                before = ledger.position()
+                ingest_events(IngestEvents(organization_id, loads(body)["events"],
+                                           datetime.now(UTC)), ledger)
+                after = ledger.position()
+                batches.append([
+                    StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
+                    for n in ledger.recorder.select_notifications(
+                        start=before, limit=after - before, inclusive_of_start=False)])
+        finally:
+            services.close()
+    return batches
+
+
+def record_all(database: Database, batches: list[list[StoredEvent]], every: float) -> None:
+    """Record each batch of entries straight into the ledger, batch i not before i * `every`
+    after the start: ingestion's database work without the API's (an API on other cores)."""
+    services = bootstrap(Settings(database_url=database.url, database_schema=database.schema))
+    try:
+        started = time.perf_counter()
+        for number, batch in enumerate(batches):
+            time.sleep(max(0.0, started + number * every - time.perf_counter()))
+            services.ledger.recorder.insert_events(batch)
+    finally:
+        services.close()
+
+
 class LagMonitor:
     """Samples, every `period` seconds, the ledger's position and the slowest projection's; the
     lag at a sample is the time since the ledger held the first entry not applied yet."""
@@ -213,7 +259,8 @@ def wait_projected(database: Database, position: int, timeout: float = 1800) -> 
 
 def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: int,
         workers: int = 1, *, rebuild: bool = True, meters: int = 0, customers: int = 0,
-        split: bool = False, rate: float | None = None) -> Run:
+        split: bool = False, rate: float | None = None,
+        direct: list[list[StoredEvent]] | None = None) -> Run:
     """One measurement on a fresh database. `projector`: "inline" runs the projections in the
     API process (plain `metering serve`); "process" runs them in `metering project` beside
     `metering serve --no-projections` (peak RSS is then the sum over all processes); "none"
@@ -222,7 +269,9 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
     the first batch (their usage and customer meters are then projected too); `customers`: how
     many of the events' customers exist before it (the others' usage is held pending). `split`:
     two projection workers instead of one, customer meters in one and the rest in the other.
-    `rate`: events/s to send at (default: as fast as the clients go), the lag then sampled."""
+    `rate`: events/s to send at (default: as fast as the clients go), the lag then sampled.
+    `direct`: the bodies' ledger entries (`ledger_batches`), recorded straight into the ledger
+    instead of posted (`clients` is then ignored)."""
     with fresh_database(kind) as database, ExitStack() as stack:
         token = create_token(database)
         options = ("--workers", str(workers)) if workers > 1 else ()
@@ -244,7 +293,10 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         started, cpu = time.perf_counter(), cpu_seconds(kind, processes)
         try:
             with monitor if rate else ExitStack():
-                post_all(server, token, bodies, clients, every)
+                if direct is None:
+                    post_all(server, token, bodies, clients, every)
+                else:
+                    record_all(database, direct, every)
         except Exception:
             print(server.log_tail(), file=sys.stderr)
             raise
@@ -261,6 +313,7 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         stack.close()
         label = projector if workers == 1 else f"{projector}/{workers}w"
         label += "/split" if split else ""
+        label += "/direct" if direct is not None else ""
         return Run(kind, label, clients, events, seconds,
                    (cpu[0] / events, cpu[1] / events, cpu[2] / events), peak, lag, catch_up,
                    rebuild_rate(database) if rebuild else None, lag_seconds)
@@ -291,9 +344,6 @@ def prepare(database: Database, server: Server, token: str, meters: int, custome
 
 def rebuild_rate(database: Database) -> float:
     """Events/s of a rebuild of every read model from the ledger (no ingestion running)."""
-    from web.bootstrap import bootstrap
-    from web.config import Settings
-
     services = bootstrap(Settings(database_url=database.url, database_schema=database.schema))
     try:
         total = services.ledger.position()
@@ -330,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="two projection workers (customer meters; the rest) instead of one")
     parser.add_argument("--meters", type=int, default=0, choices=range(len(METERS) + 1),
                         help="meters defined before ingesting (sum, count, unique: issue 3's)")
+    parser.add_argument("--direct", action="store_true",
+                        help="record the batches straight into the ledger from this process, "
+                        "one after the other (encoded before the clock starts), instead of "
+                        "posting them: the projections' figures without the API's CPU on this "
+                        "machine (`--clients` is ignored)")
     parser.add_argument("--backfill", action="store_true",
                         help="timestamps at random over 30 days instead of following the clock")
     args = parser.parse_args(argv)
@@ -338,16 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     bodies = make_batches(args.events, args.batch_size, args.customers, backfill=args.backfill)
     print(f"{args.events} events in {len(bodies)} batches of {args.batch_size}, "
           f"{sum(map(len, bodies)) / args.events:.0f} bytes/event", flush=True)
+    direct = ledger_batches(bodies) if args.direct else None
     failed = 0
     projectors = ("inline", "process") if args.projector == "both" else (args.projector,)
     for kind in kinds(args.database):
         for projector in projectors:
-            for clients in (int(c) for c in args.clients.split(",")):
+            # Recorded straight into the ledger, the batches go one after the other.
+            for clients in [1] if direct else (int(c) for c in args.clients.split(",")):
                 try:
                     print(run(kind, projector, bodies, args.events, clients, args.workers,
                               rebuild=not args.no_rebuild, meters=args.meters,
                               customers=args.customers if args.create_customers else 0,
-                              split=args.split_workers, rate=args.rate).line(),
+                              split=args.split_workers, rate=args.rate,
+                              direct=direct).line(),
                           flush=True)
                 except Exception as e:  # noqa: BLE001 - one failure must not hide the others
                     failed += 1
