@@ -19,7 +19,7 @@ import random
 import sys
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,6 +43,7 @@ from benchmarks._common import (
     serve,
 )
 from commands.ingest import IngestEvents, ingest_events
+from commands.ledger import Ledger
 from commands.tokens import CreateToken, authenticate
 from commands.tokens import create_token as create_token_in
 from domain.organization import ALL_SCOPES
@@ -196,17 +197,13 @@ def ledger_batches(bodies: list[bytes], organization: str = "bench") -> list[lis
     return batches
 
 
-def record_all(database: Database, batches: list[list[StoredEvent]], every: float) -> None:
+def record_all(ledger: Ledger, batches: list[list[StoredEvent]], every: float) -> None:
     """Record each batch of entries straight into the ledger, batch i not before i * `every`
     after the start: ingestion's database work without the API's (an API on other cores)."""
-    services = bootstrap(Settings(database_url=database.url, database_schema=database.schema))
-    try:
-        started = time.perf_counter()
-        for number, batch in enumerate(batches):
-            time.sleep(max(0.0, started + number * every - time.perf_counter()))
-            services.ledger.recorder.insert_events(batch)
-    finally:
-        services.close()
+    started = time.perf_counter()
+    for number, batch in enumerate(batches):
+        time.sleep(max(0.0, started + number * every - time.perf_counter()))
+        ledger.recorder.insert_events(batch)
 
 
 class LagMonitor:
@@ -289,14 +286,18 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         if meters or customers:
             prepare(database, server, token, meters, customers, projector)
         every = events / len(bodies) / rate if rate else 0.0
+        # The ledger the batches go straight into, opened before the clock starts.
+        recording = None if direct is None else (stack.enter_context(closing(Ledger(
+            env=Settings(database_url=database.url,
+                         database_schema=database.schema).ledger_env()))), direct)
         monitor = LagMonitor(database, server, token)
         started, cpu = time.perf_counter(), cpu_seconds(kind, processes)
         try:
             with monitor if rate else ExitStack():
-                if direct is None:
+                if recording is None:
                     post_all(server, token, bodies, clients, every)
                 else:
-                    record_all(database, direct, every)
+                    record_all(*recording, every)
         except Exception:
             print(server.log_tail(), file=sys.stderr)
             raise
