@@ -44,9 +44,7 @@ from benchmarks._common import (
 )
 from commands.ingest import IngestEvents, ingest_events
 from commands.ledger import Ledger
-from commands.tokens import CreateToken, authenticate
-from commands.tokens import create_token as create_token_in
-from domain.organization import ALL_SCOPES
+from domain import ids
 from domain.values import dumps, loads
 from web import collector
 from web.bootstrap import bootstrap
@@ -174,15 +172,14 @@ def post_all(server: Server, token: str, bodies: list[bytes], clients: int,
 
 def ledger_batches(bodies: list[bytes], organization: str = "bench") -> list[list[StoredEvent]]:
     """Each body's ledger entries, byte for byte as ingestion writes them for `organization`
-    (its id is derived from its name), made before the clock starts: each body is ingested
-    into a scratch SQLite ledger and read back."""
+    (its id is derived from its name, as a token's is), made before the clock starts: each body
+    is ingested into a scratch SQLite ledger and read back."""
     batches: list[list[StoredEvent]] = []
     with fresh_database("sqlite") as scratch:
         services = bootstrap(Settings(database_url=scratch.url))
         try:
             ledger = services.ledger
-            token = create_token_in(CreateToken(organization, ALL_SCOPES), ledger)
-            organization_id = authenticate(token, ledger).organization_id
+            organization_id = ids.organization_id(organization)
             for body in bodies:
                 before = ledger.position()
                 ingest_events(IngestEvents(organization_id, loads(body)["events"],
