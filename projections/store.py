@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -54,7 +55,10 @@ class Store:
     def schema_lock(self, schema: str | None) -> AbstractContextManager[None]:
         """Held while tables are created: an API process and its projection worker starting
         together on a new database would otherwise both create the event store's tables and
-        types, and one of them fail."""
+        types, and one of them fail. On SQLite both would switch the new file to WAL, and SQLite
+        refuses one of them at once (`database is locked`, whatever the busy timeout)."""
+        if self.dialect == "sqlite":
+            return _startup_lock(self.writer.url.database)
         return self.advisory_lock(_SCHEMA_LOCK_CLASS, zlib.crc32((schema or "").encode()) - 2**31)
 
     def create_tables(self) -> None:
@@ -94,6 +98,22 @@ def create_store(url: str, schema: str | None = None) -> Store:
     # Reads autocommit (same pool): no BEGIN and ROLLBACK round trips around each one. Under
     # PostgreSQL's READ COMMITTED every statement takes its own snapshot anyway.
     return Store(engine=writer.execution_options(isolation_level="AUTOCOMMIT"), writer=writer)
+
+
+@contextmanager
+def _startup_lock(path: str | None) -> Iterator[None]:
+    """A lock across processes on a SQLite database's start-up: an exclusive transaction on a
+    file beside it. That file stays in SQLite's default journal mode, where a connection waiting
+    for the lock waits (up to 60 s) instead of failing."""
+    if not path or path == ":memory:":
+        yield
+        return
+    lock = sqlite3.connect(f"{path}-startup-lock", timeout=60, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        lock.close()  # the transaction is rolled back: the lock is released
 
 
 def decimal_cmp(left: str | None, right: str | None) -> int | None:
