@@ -116,6 +116,8 @@ class Run:
     rebuild_per_second: float | None
     lag_seconds: tuple[float, float] | None = None
     """With a paced rate: the projections' lag behind the ledger while ingesting, p95 and max."""
+    usage_lag_seconds: tuple[float, float] | None = None
+    """The same for the meter-usage projection alone (what quantities answer from)."""
 
     def line(self) -> str:
         catch_up = f"{self.lag_at_end / self.catch_up_seconds:>8,.0f} ev/s" \
@@ -131,7 +133,9 @@ class Run:
                 + (f" | rebuild {self.rebuild_per_second:>8,.0f} ev/s"
                    if self.rebuild_per_second is not None else "")
                 + (" | lag while ingesting: p95 {:.2f} s, max {:.2f} s".format(
-                    *self.lag_seconds) if self.lag_seconds is not None else ""))
+                    *self.lag_seconds) if self.lag_seconds is not None else "")
+                + (" (meter usage: p95 {:.2f} s, max {:.2f} s)".format(
+                    *self.usage_lag_seconds) if self.usage_lag_seconds is not None else ""))
 
 
 def post_all(server: Server, token: str, bodies: list[bytes], clients: int,
@@ -204,13 +208,14 @@ def record_all(ledger: Ledger, batches: list[list[StoredEvent]], every: float) -
 
 
 class LagMonitor:
-    """Samples, every `period` seconds, the ledger's position and the slowest projection's; the
-    lag at a sample is the time since the ledger held the first entry not applied yet."""
+    """Samples, every `period` seconds, the ledger's position and each projection's; the lag
+    at a sample is the time since the ledger held the first entry not applied yet (by the
+    slowest projection, or by the one named)."""
 
     def __init__(self, database: Database, server: Server, token: str,
                  period: float = 0.1) -> None:
         self.database, self.client, self.period = database, Client(server, token), period
-        self.samples: list[tuple[float, int, int]] = []
+        self.samples: list[tuple[float, int, dict[str, int]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample)
 
@@ -226,18 +231,21 @@ class LagMonitor:
     def _sample(self) -> None:
         while not self._stop.wait(self.period):
             ledger = self.client.get("/healthz")["ledger_position"]
-            applied = min(self.database.projection_positions().values())
-            self.samples.append((time.perf_counter(), ledger, applied))
+            self.samples.append((time.perf_counter(), ledger,
+                                 self.database.projection_positions()))
 
-    def lags(self) -> list[float]:
+    def lags(self, projection: str | None = None) -> tuple[float, float] | None:
+        """The lag's p95 and max over the samples, None without samples."""
         lags = []
-        for at, ledger, applied in self.samples:
+        for at, ledger, positions in self.samples:
+            applied = min(positions.values()) if projection is None else positions[projection]
             if applied >= ledger:
                 lags.append(0.0)
                 continue
             since = next(t for t, held, _ in self.samples if held > applied)
             lags.append(at - since)
-        return lags
+        lags.sort()
+        return (lags[int(0.95 * (len(lags) - 1))], lags[-1]) if lags else None
 
 
 def wait_projected(database: Database, position: int, timeout: float = 1800) -> float:
@@ -299,8 +307,6 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
             print(server.log_tail(), file=sys.stderr)
             raise
         seconds, cpu = time.perf_counter() - started, cpu_since(kind, processes, cpu)
-        lags = sorted(monitor.lags())
-        lag_seconds = (lags[int(0.95 * (len(lags) - 1))], lags[-1]) if lags else None
         position = Client(server, token).get("/healthz")["ledger_position"]
         lag = position - min(database.projection_positions().values())
         if projector == "none":  # the read models are another machine's work
@@ -314,7 +320,8 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         label += "/direct" if direct is not None else ""
         return Run(kind, label, clients, events, seconds,
                    (cpu[0] / events, cpu[1] / events, cpu[2] / events), peak, lag, catch_up,
-                   rebuild_rate(database) if rebuild else None, lag_seconds)
+                   rebuild_rate(database) if rebuild else None, monitor.lags(),
+                   monitor.lags("meter_usage") if meters else None)
 
 
 SPLIT = (("customer_meters",), ("catalog", "events", "meters", "meter_usage", "commerce"))
