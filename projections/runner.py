@@ -73,7 +73,8 @@ AnyProjection = Projection | PositionedProjection
 class ProjectionRunner:
     def __init__(self, ledger: Ledger, store: Store, projections: Sequence[AnyProjection],
                  batch_size: int = 1000, jobs: Sequence[Callable[[], int]] = (),
-                 max_batch_size: int | None = None) -> None:
+                 max_batch_size: int | None = None,
+                 between_rounds: Callable[[], object] = lambda: None) -> None:
         self.ledger = ledger
         self.store = store
         self.projections = {p.name: p for p in projections}
@@ -82,6 +83,9 @@ class ProjectionRunner:
         """Pages grow up to this while the ledger is ahead (see `_read`)."""
         self._limit = batch_size
         self.jobs = list(jobs)
+        self.between_rounds = between_rounds
+        """Called after each round of `run_until_idle`, once the round's page is released (a
+        process's housekeeping: see `web.collector.between_rounds`)."""
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stop = threading.Event()
@@ -173,13 +177,18 @@ class ProjectionRunner:
 
     def run_until_idle(self) -> int:
         """Catch every projection up with the ledger as it is now, and run the background jobs
-        (each call does one step and returns how much it did) until none has work left."""
+        (each call does one step and returns how much it did) until none has work left.
+
+        After each round the page it read is released: every projection has moved past its
+        start, so no later round would use it."""
         total = 0
         while True:
             done = sum(self.catch_up(p) for p in self.projections.values()) \
                 if self._behind() else 0
             done += sum(job() for job in self.jobs)
             total += done
+            self._page = (-1, (), {})
+            self.between_rounds()
             if not done:
                 return total
             self._notify_progress()

@@ -16,6 +16,7 @@ from projections.meter_usage import NAME as METER_USAGE
 from projections.meters import MetersProjection
 from projections.runner import AnyProjection, ProjectionRunner
 from projections.store import Store, create_store
+from web import collector
 from web.config import Settings
 
 PROJECTION_NAMES = tuple(cls.name for cls in (
@@ -50,7 +51,8 @@ def projection_runner(ledger: Ledger, store: Store,
     postgres = store.dialect == "postgresql"
     return ProjectionRunner(ledger, store, projections, jobs=jobs,
                             batch_size=40_000 if postgres else 1000,
-                            max_batch_size=40_000 if postgres else 4000)
+                            max_batch_size=40_000 if postgres else 4000,
+                            between_rounds=collector.between_rounds)
 
 
 @dataclass

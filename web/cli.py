@@ -74,7 +74,7 @@ def project(args: argparse.Namespace) -> int:
     runner = services.runner
     if args.projection:
         runner = projection_runner(services.ledger, services.store, args.projection)
-    collector.settle()
+    collector.settle(collector.WORKER_THRESHOLDS)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

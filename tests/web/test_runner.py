@@ -5,6 +5,7 @@ runner applied a batch in between."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,3 +108,40 @@ def test_a_keeping_projection_forgets_when_another_runner_applied_a_batch(
     ingest(client, auth, _usage(1))
     assert runner.catch_up(mine) > 0
     assert [c[0] for c in mine.calls] == ["forget", "process", "committed"]
+
+
+class Watching:
+    """A projection keeping a weak reference to each event it was given."""
+
+    name = "watching"
+    topics = frozenset({get_topic(UsageRecorded)})
+
+    def __init__(self) -> None:
+        self.seen: list[weakref.ref[Any]] = []
+
+    def tables(self) -> Sequence[Table]:
+        return ()
+
+    def process(self, conn: Connection, events: Sequence[Any]) -> None:
+        self.seen += [weakref.ref(event) for event in events]
+
+
+def test_each_round_releases_its_page_before_the_hook_between_rounds(
+        client: TestClient, services: Services, auth: dict[str, str]) -> None:
+    """The worker's young collection runs between rounds (`web.collector`): it walks nothing
+    of a page only if the runner no longer holds it."""
+    services.runner.run_until_idle()
+    watching = Watching()
+    alive_at_hook: list[int] = []
+    runner = ProjectionRunner(
+        services.ledger, services.store, [watching], batch_size=4,
+        between_rounds=lambda: alive_at_hook.append(sum(r() is not None for r in watching.seen)))
+    runner.ensure_positions()
+    runner.run_until_idle()
+    ingest(client, auth, _usage(10))
+    alive_at_hook.clear()
+    watching.seen.clear()
+    runner.run_until_idle()
+    assert len(watching.seen) == 10
+    assert len(alive_at_hook) >= 3  # pages of 4, then 8: at least two rounds, and an idle one
+    assert alive_at_hook == [0] * len(alive_at_hook)
