@@ -100,15 +100,16 @@ def group_by_sql(kind: str, buckets: Buckets, customer: str | None) -> tuple[str
         where += " AND external_customer_id = :customer"
         params["customer"] = customer
     if kind == "postgres":
-        return (f"SELECT date_trunc('day', timestamp, 'Europe/Paris') AS day, "
-                f"sum((metadata->>'tokens')::numeric) FROM events WHERE {where} "
-                f"AND jsonb_typeof(metadata->'tokens') = 'number' GROUP BY day ORDER BY day",
-                params)
+        sql = (f"SELECT date_trunc('day', timestamp, 'Europe/Paris') AS day, "
+               f"sum((metadata->>'tokens')::numeric) FROM events WHERE {where} "
+               f"AND jsonb_typeof(metadata->'tokens') = 'number' GROUP BY day ORDER BY day")
+        return sql, params
     cases = " ".join(f"WHEN timestamp < :e{i} THEN {i - 1}" for i in range(1, len(edges)))
     params.update({f"e{i}": e for i, e in enumerate(edges)})
-    return (f"SELECT CASE {cases} END AS day, sum(json_extract(metadata, '$.tokens')) "
-            f"FROM events WHERE {where} AND json_type(metadata, '$.tokens') = 'integer' "
-            f"GROUP BY day ORDER BY day", params)
+    sql = (f"SELECT CASE {cases} END AS day, sum(json_extract(metadata, '$.tokens')) "
+           f"FROM events WHERE {where} AND json_type(metadata, '$.tokens') = 'integer' "
+           f"GROUP BY day ORDER BY day")
+    return sql, params
 
 
 def partials_sql(kind: str) -> str:

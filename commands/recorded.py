@@ -45,7 +45,7 @@ def _select(recorder: Any, chunk: list[UUID]) -> list[tuple[UUID, bytes]]:
             return [(row["originator_id"], row["state"]) for row in curs.fetchall()]
     if isinstance(recorder, SQLiteApplicationRecorder):
         marks = ",".join("?" * len(chunk))
-        statement = (f"SELECT originator_id, state FROM {recorder.events_table_name} "  # noqa: S608
+        statement = (f"SELECT originator_id, state FROM {recorder.events_table_name} "
                      f"WHERE originator_id IN ({marks}) AND originator_version = 1")
         with recorder.datastore.transaction(commit=False) as c:
             c.execute(statement, [u.hex for u in chunk])

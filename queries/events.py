@@ -22,7 +22,6 @@ from queries.jsonsql import json_text
 from queries.schemas import Event, EventName, EventSpan, ListResource, Pagination
 
 
-
 @dataclass(frozen=True)
 class EventQuery:
     customer_id: list[UUID] = field(default_factory=list)
@@ -191,19 +190,20 @@ def event_fields(conn: Connection, organization_id: UUID, rows: Sequence[Any],
         metadata = rolled_up(row["metadata"], row["subtree_totals"] or {}, aggregate_fields) \
             if aggregate_fields else row["metadata"]
         span = marked.get(row["span_id"]) if row["span_id"] else None
-        result.append(dict(
-            id=row["id"], timestamp=row["timestamp"], organization_id=row["organization_id"],
-            customer_id=customer.id if customer else row["customer_id"], customer=customer,
-            external_customer_id=row["external_customer_id"] or (
+        result.append({
+            "id": row["id"], "timestamp": row["timestamp"],
+            "organization_id": row["organization_id"],
+            "customer_id": customer.id if customer else row["customer_id"], "customer": customer,
+            "external_customer_id": row["external_customer_id"] or (
                 customer.external_id if customer else None),
-            member_id=row["member_id"], external_member_id=row["external_member_id"],
-            child_count=row["child_count"], parent_id=row["parent_id"],
-            label=_label(row, types), name=row["name"], source=row["source"],
-            metadata=wire_metadata(metadata), external_id=row["external_id"],
-            ingested_at=row["ingested_at"], root_id=row["root_id"], depth=row["depth"],
-            descendant_count=row["descendant_count"],
-            span=EventSpan(**span.model_dump(), action="start" if span.start_event_id ==
-                           row["id"] else "end") if span else None))
+            "member_id": row["member_id"], "external_member_id": row["external_member_id"],
+            "child_count": row["child_count"], "parent_id": row["parent_id"],
+            "label": _label(row, types), "name": row["name"], "source": row["source"],
+            "metadata": wire_metadata(metadata), "external_id": row["external_id"],
+            "ingested_at": row["ingested_at"], "root_id": row["root_id"], "depth": row["depth"],
+            "descendant_count": row["descendant_count"],
+            "span": EventSpan(**span.model_dump(), action="start" if span.start_event_id ==
+                              row["id"] else "end") if span else None})
     return result
 
 

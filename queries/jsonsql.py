@@ -60,7 +60,7 @@ class json_true(_JsonPathFunction):
 
 
 def _column(element: _JsonPathFunction, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(list(element.clauses)[0], **kw))
+    return str(compiler.process(next(iter(element.clauses)), **kw))
 
 
 def _pg_path(element: _JsonPathFunction, compiler: Any, **kw: Any) -> str:

@@ -20,8 +20,18 @@ from web.bootstrap import Services, bootstrap
 from web.config import Settings
 from web.errors import HTTPError, error_response, json_response
 from web.openapi import build_openapi
-from web.routes import customers, event_types, events, hierarchy, meters
-from web.routes import benefits, customer_meters, orders, products, subscriptions
+from web.routes import (
+    benefits,
+    customer_meters,
+    customers,
+    event_types,
+    events,
+    hierarchy,
+    meters,
+    orders,
+    products,
+    subscriptions,
+)
 
 # hierarchy first: its /v1/events/costs must match before /v1/events/{id}.
 API_MODULES: tuple[Api, ...] = (hierarchy.api, events.api, event_types.api, customers.api,

@@ -43,7 +43,8 @@ class Settings:
                     "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "60"}
         if not self.database_url.startswith(("postgresql://", "postgres://",
                                              "postgresql+psycopg://")):
-            msg = f"METERING_DATABASE_URL must be sqlite:///… or postgresql://…, got {self.database_url!r}"
+            msg = ("METERING_DATABASE_URL must be sqlite:///… or postgresql://…, "
+                   f"got {self.database_url!r}")
             raise ValueError(msg)
         parts = urlsplit(self.database_url)
         env = {
@@ -68,5 +69,5 @@ class Settings:
     def sqlalchemy_url(self) -> str:
         if self.is_sqlite:
             return f"sqlite:///{self.sqlite_path()}"
-        scheme, rest = self.database_url.split("://", 1)
+        rest = self.database_url.split("://", 1)[1]
         return f"postgresql+psycopg://{rest}"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-
-from eventsourcing.persistence import IntegrityError
 
 from domain.errors import FieldError, Forbidden, InvalidInput, NotFound
 from domain.values import dumps

@@ -264,7 +264,7 @@ def test_a_rebuild_gives_identical_tables(services: Services) -> None:
     org.use(2, Decimal("7.25"), "ai", True, False)
     org.cycle(0)
     update_meter(UpdateMeter(org.id, org.meters[1], {"aggregation": SUM}), services.ledger)
-    org.use(1, Decimal("1"), "ai", False, False)
+    org.use(1, Decimal(1), "ai", False, False)
     services.runner.run_until_idle()
 
     def tables() -> list[Any]:

@@ -14,7 +14,7 @@ def _blocks(language: str, section: str) -> list[str]:
     text = README.read_text()
     start = text.index(section)
     end = text.index("\n## ", start + len(section))
-    return re.findall(rf"```{language}\n(.*?)```", text[start:end], flags=re.S)
+    return re.findall(rf"```{language}\n(.*?)```", text[start:end], flags=re.DOTALL)
 
 
 def test_readme_curl_walkthrough_runs(server_url: str, token: str) -> None:
@@ -34,6 +34,6 @@ def test_readme_sdk_snippet_runs(server_url: str, token: str, capsys: object) ->
              f"with Polar(access_token={token!r}, base_url={server_url!r}) as p:\n"
              "    p.customers.create(email='ada@example.com', external_id='ada')\n")
     exec(compile(setup, "setup", "exec"), {})  # noqa: S102
-    exec(compile(snippet.replace("http://127.0.0.1:8000", server_url), "README", "exec"),
-         {"TOKEN": token})  # noqa: S102
+    exec(compile(snippet.replace("http://127.0.0.1:8000", server_url), "README", "exec"),  # noqa: S102
+         {"TOKEN": token})
     assert "1 ['llm.call']" in capsys.readouterr().out  # type: ignore[attr-defined]

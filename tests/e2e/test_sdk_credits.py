@@ -48,8 +48,8 @@ def test_readme_credits_snippet_runs(polar: Polar, server_url: str, token: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     text = README.read_text()
     section = text[text.index("## Credits and customer meters"):]
-    (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     polar.customers.create(email="ada@example.com", external_id="ada")
-    exec(compile(snippet.replace("http://127.0.0.1:8000", server_url), "README", "exec"),
+    exec(compile(snippet.replace("http://127.0.0.1:8000", server_url), "README", "exec"),  # noqa: S102
          {"TOKEN": token})
     assert capsys.readouterr().out.split() == ["250.0", "1000", "750.0"]

@@ -18,7 +18,7 @@ def _shell_blocks(section: str) -> list[str]:
     text = README.read_text()
     start = text.index(section)
     end = text.find("\n## ", start + len(section))
-    return re.findall(r"```sh\n(.*?)```", text[start:end if end >= 0 else len(text)], re.S)
+    return re.findall(r"```sh\n(.*?)```", text[start:end if end >= 0 else len(text)], re.DOTALL)
 
 
 def test_sdk_creates_meters_and_reads_exact_quantities(polar: Polar,

@@ -37,7 +37,7 @@ def detail(response: httpx.Response) -> list[dict[str, Any]]:
 
 
 def create_meter(client: TestClient, auth: dict[str, str], name: str = "AI tokens",
-                 filter: dict[str, Any] | None = None,  # noqa: A002
+                 filter: dict[str, Any] | None = None,
                  aggregation: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
     return ok(send(client, auth, "POST", "/v1/meters/", {
         "name": name, "filter": filter or named("ai"),

@@ -231,8 +231,8 @@ def test_filters_compare_like_polar(client: TestClient, services: Services,
     day = "2026-01-01T10:00:00Z"
     ingest(client, auth, [
         ai(day, tier="pro", _cost={"amount": Decimal("0.5"), "currency": "usd"}),   # counted
-        ai(day, tier="free", _cost={"amount": Decimal("2"), "currency": "usd"}),    # free
-        ai(day, _cost={"amount": Decimal("2"), "currency": "usd"}),                 # no tier
+        ai(day, tier="free", _cost={"amount": Decimal(2), "currency": "usd"}),      # free
+        ai(day, _cost={"amount": Decimal(2), "currency": "usd"}),                   # no tier
         ai(day, tier="pro", _cost={"amount": Decimal("0.4"), "currency": "usd"}),   # too cheap
         ai("2025-12-31T23:00:00Z", tier="team"),                                    # early
         ai("2025-12-31T23:00:00Z", tier=1),                        # a number is not text
