@@ -41,6 +41,12 @@ from queries.common import chunks
 from queries.hierarchy import by_reference, waiting_children
 
 _CHUNK = 900
+(ID, ORGANIZATION_ID, EXTERNAL_ID, PARENT_REF, PARENT_ID, ROOT_ID, DEPTH, CHILD_COUNT,
+ DESCENDANT_COUNT, SUBTREE_TOTALS, METADATA, PATH) = (
+    list(events.columns.keys()).index(name) for name in (
+        "id", "organization_id", "external_id", "parent_ref", "parent_id", "root_id", "depth",
+        "child_count", "descendant_count", "subtree_totals", "metadata", "path"))
+"""Where each column the links read or set is in a row (a list in the table's column order)."""
 
 
 class _Place(NamedTuple):
@@ -65,9 +71,9 @@ class _Batch:
     """The links of one batch, in memory. Events are numbered (ints hash far cheaper than
     UUIDs): the batch's rows by position, then the recorded events the batch names."""
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[list[Any]]) -> None:
         self.rows = rows
-        self.ids: list[UUID] = [row["id"] for row in rows]
+        self.ids: list[UUID] = [row[ID] for row in rows]
         self.number: dict[UUID, int] = {node_id: i for i, node_id in enumerate(self.ids)}
         self.links: dict[int, int] = {}
         """child -> parent, for every link made by this batch."""
@@ -172,22 +178,23 @@ class _Batch:
                     break
 
 
-def link_batch(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def link_batch(conn: Connection, rows: Sequence[list[Any]]) -> None:
     """Set `parent_id`, `root_id`, `depth`, `path` and `child_count` of the new rows (not
-    inserted yet) and bring the recorded trees they join up to date."""
-    by_org: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    inserted yet: lists in the events table's column order) and bring the recorded trees they
+    join up to date."""
+    by_org: dict[UUID, list[list[Any]]] = defaultdict(list)
     for row in rows:
-        by_org[row["organization_id"]].append(row)
+        by_org[row[ORGANIZATION_ID]].append(row)
     for organization_id, own_rows in by_org.items():
         _link(conn, organization_id, own_rows)
 
 
-def _link(conn: Connection, organization_id: UUID, rows: list[dict[str, Any]]) -> None:
+def _link(conn: Connection, organization_id: UUID, rows: list[list[Any]]) -> None:
     batch = _Batch(rows)
     refs = _Refs(batch)
     parents: dict[int, int | str] = {}  # position -> parent in the batch, or its reference
     for position, row in enumerate(rows):
-        ref = row["parent_ref"]
+        ref = row[PARENT_REF]
         if ref:
             parent = refs.get(ref)
             parents[position] = ref if parent is None else parent
@@ -227,8 +234,8 @@ class _Refs:
         self.batch = batch
         self.external: dict[str, int] = {}
         for position, row in enumerate(batch.rows):
-            if row["external_id"]:
-                self.external.setdefault(row["external_id"], position)
+            if row[EXTERNAL_ID]:
+                self.external.setdefault(row[EXTERNAL_ID], position)
 
     def get(self, ref: str) -> int | None:
         position = self.external.get(ref)
@@ -252,7 +259,7 @@ class _Refs:
 
     def __iter__(self) -> Iterator[str]:
         """Every reference, our ids spelled out."""
-        return iter({*self.external, *(str(row["id"]) for row in self.batch.rows)})
+        return iter({*self.external, *(str(row[ID]) for row in self.batch.rows)})
 
 
 def _write(conn: Connection, batch: _Batch, moved: Mapping[int, _Waiting]) -> None:
@@ -266,7 +273,7 @@ def _write(conn: Connection, batch: _Batch, moved: Mapping[int, _Waiting]) -> No
     for node in sorted(links, key=lambda n: -place(n).depth):
         parent = links[node]
         if node < in_batch:
-            total = _Delta(1, numeric_leaves(rows[node]["metadata"]))
+            total = _Delta(1, numeric_leaves(rows[node][METADATA]))
         else:
             waiting = moved[node]
             total = _Delta(1 + waiting.descendant_count, sum_totals((
@@ -274,7 +281,7 @@ def _write(conn: Connection, batch: _Batch, moved: Mapping[int, _Waiting]) -> No
         if node in below:
             total.add(below[node])
         if parent < in_batch:
-            rows[parent]["child_count"] += 1
+            rows[parent][CHILD_COUNT] += 1
             if parent in below:
                 below[parent].add(total)
             else:  # `total` is not read again: the parent's sum starts as it
@@ -295,12 +302,12 @@ def _write(conn: Connection, batch: _Batch, moved: Mapping[int, _Waiting]) -> No
 
     for node in links:
         if node < in_batch:
-            row_place = place(node)
-            rows[node].update(parent_id=ids[links[node]], root_id=row_place.root_id,
-                              depth=row_place.depth, path=row_place.path or None)
+            row, row_place = rows[node], place(node)
+            row[PARENT_ID], row[ROOT_ID] = ids[links[node]], row_place.root_id
+            row[DEPTH], row[PATH] = row_place.depth, row_place.path or None
     for node, delta in below.items():
         if node < in_batch:
-            rows[node].update(descendant_count=delta.count, subtree_totals=delta.totals)
+            rows[node][DESCENDANT_COUNT], rows[node][SUBTREE_TOTALS] = delta.count, delta.totals
     for root in moved:
         root_place = place(root)
         # The subtree keeps its relative paths and depths below its new ancestors.
