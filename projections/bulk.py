@@ -24,10 +24,11 @@ from sqlalchemy import JSON, Connection, Table
 from domain.values import dumps, dumps_str
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Sequence[Any]],
                 on_conflict: str | None = None) -> None:
-    """Insert rows (tuples in the table's column order); `on_conflict` is the action taken on
-    a primary-key conflict (`DO NOTHING`, `DO UPDATE SET ...`), None for a plain insert."""
+    """Insert rows (tuples or lists in the table's column order); `on_conflict` is the action
+    taken on a primary-key conflict (`DO NOTHING`, `DO UPDATE SET ...`), None for a plain
+    insert."""
     if not rows:
         return
     columns = ", ".join(c.name for c in table.columns)
@@ -77,7 +78,7 @@ def _bind_processors(conn: Connection, columns: Iterable[Any]) -> Processors:
             if (store := c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
 
 
-def _stored(rows: Sequence[tuple[Any, ...]], processors: Processors) -> list[tuple[Any, ...]]:
+def _stored(rows: Sequence[Sequence[Any]], processors: Processors) -> list[tuple[Any, ...]]:
     values = []
     for row in rows:
         value = list(row)
@@ -88,7 +89,7 @@ def _stored(rows: Sequence[tuple[Any, ...]], processors: Processors) -> list[tup
     return values
 
 
-def _copy(conn: Connection, table: Table, columns: str, rows: Sequence[tuple[Any, ...]],
+def _copy(conn: Connection, table: Table, columns: str, rows: Sequence[Sequence[Any]],
           conflict: str) -> None:
     raw = conn.connection.driver_connection
     assert raw is not None
