@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
@@ -29,8 +29,9 @@ from domain.meter_filter import (
     MISSING,
     LocatedValueError,
     MeterableEvent,
+    PropertyReader,
     normalize_property,
-    resolve_property,
+    property_reader,
 )
 
 AVG_PRECISION: Final = 60
@@ -66,6 +67,7 @@ class Aggregation:
 
     func: AggregationFunction
     property: str | None = None
+    _read: PropertyReader | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "func", AggregationFunction(self.func))
@@ -74,6 +76,8 @@ class Aggregation:
                              " property")
         if self.property is not None and self.property != normalize_property(self.property):
             object.__setattr__(self, "property", normalize_property(self.property))
+        object.__setattr__(self, "_read",
+                           None if self.property is None else property_reader(self.property))
 
     def to_json(self) -> dict[str, Any]:
         if self.property is None:
@@ -240,8 +244,8 @@ def contribution(aggregation: Aggregation, event: MeterableEvent) -> Decimal | s
     """
     if aggregation.func is AggregationFunction.count:
         return True
-    assert aggregation.property is not None
-    raw = resolve_property(event, aggregation.property)
+    assert aggregation._read is not None
+    raw = aggregation._read(event)
     if raw is MISSING:
         return None
     if aggregation.func is AggregationFunction.unique:

@@ -20,12 +20,13 @@ not a metadata key) and dots reach into nested dictionaries (`_cost.amount`, `_l
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 from domain.errors import FieldError, InvalidInput
@@ -166,20 +167,33 @@ def resolve_property(event: MeterableEvent, property: str) -> object:
     or an intermediate value is not a dictionary. Leaf values are returned as stored (they may be
     dictionaries, e.g. `_cost`, which no clause value ever matches).
     """
+    return property_reader(property)(event)
+
+
+PropertyReader: TypeAlias = Callable[[MeterableEvent], object]
+
+
+@lru_cache(maxsize=4096)
+def property_reader(property: str) -> PropertyReader:
+    """`resolve_property` for one property, its path worked out once: meters read the same few
+    properties on every event."""
     path = metadata_path(property)
     if path is None:
         prop = normalize_property(property)
         if prop == "timestamp":
-            return epoch_seconds(event.timestamp)
-        return event.name if prop == "name" else event.source
-    current: Any = event.metadata
-    for key in path:
-        if type(current) is not dict and not isinstance(current, Mapping):
-            return MISSING
-        current = current.get(key, MISSING)
-        if current is MISSING:
-            return MISSING
-    return current
+            return lambda event: epoch_seconds(event.timestamp)
+        return attrgetter("name" if prop == "name" else "source")
+
+    def read_path(event: MeterableEvent) -> object:
+        current: Any = event.metadata
+        for key in path:
+            if type(current) is not dict and not isinstance(current, Mapping):
+                return MISSING
+            current = current.get(key, MISSING)
+            if current is MISSING:
+                return MISSING
+        return current
+    return read_path
 
 
 # --------------------------------------------------------------------------- model
@@ -209,6 +223,8 @@ def value_kind(value: object) -> Kind | None:
     """How a value compares: `bool` before `int` (bool is an int subclass in Python), finite
     `Decimal` and `int` are numbers, `str` is text; anything else (dicts, None, float, NaN) has
     no kind and never matches."""
+    if type(value) is str:  # the common case first
+        return "string"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -226,6 +242,7 @@ class FilterClause:
     """Normalised: without the `metadata.` prefix."""
     operator: FilterOperator
     value: ClauseValue
+    _read: PropertyReader = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.property != normalize_property(self.property):
@@ -233,6 +250,7 @@ class FilterClause:
         object.__setattr__(self, "operator", FilterOperator(self.operator))
         if value_kind(self.value) is None:
             raise ValueError(f"invalid clause value {self.value!r}")
+        object.__setattr__(self, "_read", property_reader(self.property))
 
     def _key(self) -> tuple[object, ...]:
         # True == 1 in Python; keep bools apart from numbers in equality and hashing.
@@ -254,7 +272,7 @@ class FilterClause:
         return {"property": self.property, "operator": self.operator.value, "value": self.value}
 
     def matches(self, event: MeterableEvent) -> bool:
-        actual = resolve_property(event, self.property)
+        actual = self._read(event)
         if actual is MISSING:
             return False
         return compare(self.operator, actual, self.value)
@@ -279,9 +297,11 @@ class Filter:
         """An empty clause list matches every event, for `and` and `or` alike (as Polar)."""
         if not self.clauses:
             return True
-        if self.conjunction is FilterConjunction.and_:
-            return all(clause.matches(event) for clause in self.clauses)
-        return any(clause.matches(event) for clause in self.clauses)
+        wanted = self.conjunction is FilterConjunction.or_  # the result that decides at once
+        for clause in self.clauses:  # a loop: a generator per event costs more than a clause
+            if clause.matches(event) is wanted:
+                return wanted
+        return not wanted
 
     def iter_clauses(self) -> list[FilterClause]:
         """Every clause of the tree, depth first."""
