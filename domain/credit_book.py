@@ -51,7 +51,7 @@ from domain.credits import (
     consume,
     credit,
     entry,
-    merge_usage,
+    usage_entry,
 )
 from domain.customer import Customer
 from domain.meter import Meter
@@ -491,14 +491,14 @@ class Book:
         self.changed_states.add((state.customer_id, state.meter_id))
         if not self.history:
             return
-        if kind == "usage" and "bucket" not in fields:
-            fields["bucket"] = floor_to_base(at)
-        new = entry(kind, at, before, state.balance, **fields)
-        merged = merge_usage(state.last_entry, new)
-        if merged is None:
-            state.last_seq += 1
-            state.last_entry = new
+        if kind == "usage":
+            if "bucket" not in fields:
+                fields["bucket"] = floor_to_base(at)
+            line, merged = usage_entry(state.last_entry, at, before, state.balance, **fields)
         else:
-            state.last_entry = merged
+            line, merged = entry(kind, at, before, state.balance, **fields), False
+        if not merged:
+            state.last_seq += 1
+        state.last_entry = line
         self.entries.setdefault((state.customer_id, state.meter_id), {})[state.last_seq] = \
             state.last_entry

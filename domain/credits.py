@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_FLOOR, Context, Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 from uuid import UUID
 
 from domain.aggregation import EMPTY, Aggregation, Partial, canonical_decimal, merge, value
@@ -114,14 +114,16 @@ def cycle_credits(state: Balance, grants: list[Grant], meter_id: UUID) -> list[t
     return credits + [(g.units, g.rollover) for g in grants if g.meter_id == meter_id]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One line of a customer meter's history: a ledger entry (or a run of usage in one bucket)
     that moved the balance, with the state after it.
 
     `change` is the balance after minus the balance before. For usage, `units` is the change in
     consumed units and `events` counts the events; for a credit, `units` is what was recorded
     (so a clamped revocation shows both the asked units and the actual change).
+
+    A named tuple, in the order of `customer_meter_entries`' columns: a fold makes one per
+    customer meter a page touches, a quarter of a frozen dataclass's cost.
     """
 
     kind: EntryKind
@@ -139,27 +141,36 @@ class Entry:
 
 
 def entry(kind: EntryKind, at: datetime, before: Balance, after: Balance, *,
-          units: Decimal | int = 0, rollover: bool | None = None, event_id: UUID | None = None,
-          events: int = 0, bucket: datetime | None = None, until: datetime | None = None) -> Entry:
-    """The entry moving `before` to `after`, from `at` (to `until`, for a run of usage); for
-    usage, `units` is the consumption added."""
-    if kind == "usage":
-        units = _EXACT.subtract(after.consumed, before.consumed)
-    return Entry(kind=kind, started_at=at, timestamp=until or at,
+          units: Decimal | int = 0, rollover: bool | None = None,
+          event_id: UUID | None = None) -> Entry:
+    """The entry of a credit or a reset moving `before` to `after` at `at` (usage:
+    `usage_entry`)."""
+    return Entry(kind=kind, started_at=at, timestamp=at,
                  change=canonical_decimal(_EXACT.subtract(after.balance, before.balance)),
                  consumed=after.consumed, credited=after.credited, balance=after.balance,
-                 units=canonical_decimal(Decimal(units)), rollover=rollover, event_id=event_id,
-                 events=events, bucket=bucket)
+                 units=canonical_decimal(Decimal(units)), rollover=rollover, event_id=event_id)
 
 
-def merge_usage(last: Entry | None, new: Entry) -> Entry | None:
-    """The last entry with `new` folded in, when both are usage of the same bucket; else None."""
-    if last is None or last.kind != "usage" or new.kind != "usage" or last.bucket != new.bucket:
-        return None
-    return Entry(kind=last.kind, started_at=last.started_at,
-                 timestamp=max(last.timestamp, new.timestamp),
-                 change=canonical_decimal(_EXACT.add(last.change, new.change)),
-                 consumed=new.consumed, credited=new.credited, balance=new.balance,
-                 units=canonical_decimal(_EXACT.add(last.units, new.units)),
-                 rollover=last.rollover, event_id=last.event_id,
-                 events=last.events + new.events, bucket=last.bucket)
+def usage_entry(last: Entry | None, at: datetime, before: Balance, after: Balance, *,
+                events: int, bucket: datetime,
+                until: datetime | None = None) -> tuple[Entry, bool]:
+    """The history line of usage moving `before` to `after`: `events` of one bucket, recorded
+    from `at` to `until`. When `last` is usage of the same bucket, the usage is folded into it
+    (True: the line replaces `last`); otherwise it is a new line (False).
+
+    One `Entry` and two normalisations: a fold settles every customer meter a page touches, so
+    this runs thousands of times per page."""
+    change = _EXACT.subtract(after.balance, before.balance)
+    units = _EXACT.subtract(after.consumed, before.consumed)
+    if last is not None and last.kind == "usage" and last.bucket == bucket:
+        return Entry(kind="usage", started_at=last.started_at,
+                     timestamp=max(last.timestamp, until or at),
+                     change=canonical_decimal(_EXACT.add(last.change, change)),
+                     consumed=after.consumed, credited=after.credited, balance=after.balance,
+                     units=canonical_decimal(_EXACT.add(last.units, units)),
+                     rollover=last.rollover, event_id=last.event_id,
+                     events=last.events + events, bucket=bucket), True
+    return Entry(kind="usage", started_at=at, timestamp=until or at,
+                 change=canonical_decimal(change), consumed=after.consumed,
+                 credited=after.credited, balance=after.balance,
+                 units=canonical_decimal(units), events=events, bucket=bucket), False

@@ -184,8 +184,7 @@ def _state_row(state: CustomerMeterState) -> tuple[Any, ...]:
 
 def _entry_row(customer_meter_id: UUID, seq: int, e: Entry) -> tuple[Any, ...]:
     """A `customer_meter_entries` row, in the table's column order."""
-    return (customer_meter_id, seq, e.kind, e.started_at, e.timestamp, e.change, e.consumed,
-            e.credited, e.balance, e.units, e.rollover, e.event_id, e.events, e.bucket)
+    return (customer_meter_id, seq, *e)
 
 
 def _pending_row(meter_id: UUID, organization_id: UUID, external_id: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
@@ -11,13 +10,14 @@ from domain.aggregation import Partial, parse_aggregation
 from domain.credits import (
     ZERO,
     Balance,
+    Entry,
     Grant,
     carried_over,
     consume,
     credit,
     cycle_credits,
     entry,
-    merge_usage,
+    usage_entry,
 )
 
 SUM = parse_aggregation({"func": "sum", "property": "tokens"})
@@ -71,35 +71,44 @@ def test_cycle_credits_carry_over_then_grant_each_benefit_of_the_meter() -> None
 def test_usage_entries_of_one_bucket_merge_into_one_line() -> None:
     first = consume(ZERO, SUM, used("1.5"))
     second = consume(first, SUM, used("2"))
-    a = entry("usage", T0, ZERO, first, events=1, bucket=T0)
-    b = entry("usage", T0 + timedelta(minutes=3), first, second, events=1,
-              bucket=T0)
-    merged = merge_usage(a, b)
-    assert merged is not None
+    a, merged_a = usage_entry(None, T0, ZERO, first, events=1, bucket=T0)
+    merged, merged_b = usage_entry(a, T0 + timedelta(minutes=3), first, second, events=1,
+                                   bucket=T0)
+    assert (merged_a, merged_b) == (False, True)
     assert (merged.units, merged.change, merged.events, merged.balance) == (
         Decimal("3.5"), Decimal("-3.5"), 2, Decimal("-3.5"))
     assert merged.started_at == T0 and merged.timestamp == T0 + timedelta(minutes=3)
 
 
+def test_a_usage_line_is_the_run_it_records() -> None:
+    credited = credit(ZERO, 10, False)
+    after = consume(credited, SUM, used("2.50"))
+    line, merged = usage_entry(None, T0, credited, after, events=4, bucket=T0,
+                               until=T0 + timedelta(minutes=2))
+    assert not merged
+    assert line == Entry(kind="usage", started_at=T0, timestamp=T0 + timedelta(minutes=2),
+                         change=Decimal("-2.5"), consumed=Decimal("2.5"), credited=10,
+                         balance=Decimal("7.5"), units=Decimal("2.5"), events=4, bucket=T0)
+    assert (str(line.units), str(line.change)) == ("2.5", "-2.5")
+
+
 def test_a_merged_usage_line_keeps_every_field_of_the_first_it_does_not_add_up() -> None:
-    """`merge_usage` builds the line field by field (cheaper than `dataclasses.replace`): a
+    """`usage_entry` builds the merged line field by field (cheaper than `Entry._replace`): a
     field added to `Entry` must not be dropped there."""
     first = consume(ZERO, SUM, used("1"))
-    a = replace(entry("usage", T0, ZERO, first, events=1, bucket=T0), rollover=True,
-                event_id=uuid4())
-    b = entry("usage", T0 + timedelta(minutes=1), first, consume(first, SUM, used("2")),
-              events=3, bucket=T0)
-    merged = merge_usage(a, b)
-    assert merged == replace(a, timestamp=b.timestamp, change=Decimal(-3), units=Decimal(3),
-                             consumed=b.consumed, credited=b.credited, balance=b.balance,
-                             events=4)
+    a = usage_entry(None, T0, ZERO, first, events=1, bucket=T0)[0]._replace(
+        rollover=True, event_id=uuid4())
+    after = consume(first, SUM, used("2"))
+    merged, _ = usage_entry(a, T0 + timedelta(minutes=1), first, after, events=3, bucket=T0)
+    assert merged == a._replace(timestamp=T0 + timedelta(minutes=1), change=Decimal(-3),
+                                units=Decimal(3), consumed=after.consumed,
+                                credited=after.credited, balance=after.balance, events=4)
 
 
 def test_usage_of_another_bucket_or_after_a_credit_starts_a_new_line() -> None:
     after = consume(ZERO, SUM, used("1"))
-    a = entry("usage", T0, ZERO, after, events=1, bucket=T0)
-    later = entry("usage", T0, after, after, events=1, bucket=T0 + timedelta(minutes=15))
+    a, _ = usage_entry(None, T0, ZERO, after, events=1, bucket=T0)
+    assert not usage_entry(a, T0, after, after, events=1, bucket=T0 + timedelta(minutes=15))[1]
     granted = entry("credit", T0, after, credit(after, 5, False), units=5, rollover=False)
-    assert merge_usage(a, later) is None
-    assert merge_usage(a, granted) is None
-    assert merge_usage(granted, a) is None
+    line, merged = usage_entry(granted, T0, after, after, events=1, bucket=T0)
+    assert not merged and line.kind == "usage" and line.started_at == T0
