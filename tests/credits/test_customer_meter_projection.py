@@ -39,6 +39,7 @@ from commands.subscriptions import (
     start_subscription,
 )
 from domain import ids
+from domain.credits import Entry
 from domain.errors import Forbidden
 from projections.credit_tables import (
     customer_meter_entries,
@@ -348,3 +349,11 @@ def test_reconcile_command_prints_drifts_and_exits_1(
     assert cli.main(command) == 1
     out = capsys.readouterr().out
     assert "credited_units" in out and "99" in out and "100" in out
+
+
+def test_history_lines_are_written_in_the_entries_table_column_order() -> None:
+    """`_entry_row` writes an `Entry` as it is, after the customer meter's id and the line's
+    number: its fields must follow the table's columns."""
+    stored = {"consumed": "consumed_units", "credited": "credited_units"}
+    assert [c.name for c in customer_meter_entries.columns] == [
+        "customer_meter_id", "seq", *(stored.get(f, f) for f in Entry._fields)]
