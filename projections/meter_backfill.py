@@ -30,6 +30,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    and_,
     case,
     func,
     insert,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -71,10 +73,20 @@ _step = Table(_STEP_TABLE, MetaData(), Column("customer", String), Column("bucke
 
 
 _SCALARS = ("string", "number", "boolean", "null")
-_CANONICAL_TEXT = ('^("[^\\\\]*"|true|false|null|0|'
-                   f'-?[1-9][0-9]{{0,{CANONICAL_INTEGER_DIGITS - 1}}})$')
-"""JSONB texts that are already `canonical_value`'s: strings without escapes, booleans, null and
-integers written in full."""
+_CANONICAL_INTEGER = f'^(0|-?[1-9][0-9]{{0,{CANONICAL_INTEGER_DIGITS - 1}}})$'
+
+
+def _canonical(value: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether a JSONB text is already `canonical_value`'s: a string without escapes, a boolean,
+    null or an integer written in full. Strings, the usual distinct values, are told by their
+    first and last characters and the absence of a backslash, without the regular expression
+    that only integers need (on every value, it made a live page's `unique` statement 40%
+    slower)."""
+    return case(
+        (func.left(value, 1) == '"', and_(func.length(value) >= 2, func.right(value, 1) == '"',
+                                          func.strpos(value, "\\") == 0)),
+        (value.in_(("true", "false", "null")), true()),
+        else_=value.regexp_match(_CANONICAL_INTEGER))
 
 
 def can_backfill(build: Build, dialect: str) -> bool:
@@ -167,7 +179,7 @@ def _stage_values(conn: Connection, build: Build, matched: Select[Any]) -> None:
     staged = _partials(conn, rows, counting=True).cte("staged")
     distinct = select(rows.c.customer, rows.c.bucket, rows.c.v).distinct() \
         .where(rows.c.v.is_not(None)).cte("distinct_values").prefix_with("MATERIALIZED")
-    canonical = distinct.c.v.regexp_match(_CANONICAL_TEXT)
+    canonical = _canonical(distinct.c.v)
     kept = pg_insert(meter_usage_values).from_select(
         [c.name for c in meter_usage_values.columns],
         select(literal(build.meter_id), literal(build.generation), distinct.c.customer,
