@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import threading
 import time
@@ -390,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                         "one after the other (encoded before the clock starts), instead of "
                         "posting them: the projections' figures without the API's CPU on this "
                         "machine (`--clients` is ignored)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each set-up; with --rate, a last line sums up their lag")
     parser.add_argument("--backfill", action="store_true",
                         help="timestamps at random over 30 days instead of following the clock")
     args = parser.parse_args(argv)
@@ -405,18 +408,35 @@ def main(argv: list[str] | None = None) -> int:
         for projector in projectors:
             # Recorded straight into the ledger, the batches go one after the other.
             for clients in [1] if direct else (int(c) for c in args.clients.split(",")):
-                try:
-                    print(run(kind, projector, bodies, args.events, clients, args.workers,
-                              rebuild=not args.no_rebuild, meters=args.meters,
-                              customers=args.customers if args.create_customers else 0,
-                              split=args.split_workers, rate=args.rate,
-                              direct=direct).line(),
-                          flush=True)
-                except Exception as e:  # noqa: BLE001 - one failure must not hide the others
-                    failed += 1
-                    print(f"{kind:<8} {projector:<7} {clients} clients: FAILED: {e}",
-                          flush=True)
+                runs = []
+                for _ in range(args.repeat):
+                    try:
+                        runs.append(run(kind, projector, bodies, args.events, clients,
+                                        args.workers, rebuild=not args.no_rebuild,
+                                        meters=args.meters,
+                                        customers=args.customers if args.create_customers
+                                        else 0, split=args.split_workers, rate=args.rate,
+                                        direct=direct))
+                        print(runs[-1].line(), flush=True)
+                    except Exception as e:  # noqa: BLE001 - one failure must not hide the others
+                        failed += 1
+                        print(f"{kind:<8} {projector:<7} {clients} clients: FAILED: {e}",
+                              flush=True)
+                if len(runs) > 1 and runs[0].lag_seconds is not None:
+                    print(lag_summary(runs), flush=True)
     return 1 if failed else 0
+
+
+def lag_summary(runs: list[Run]) -> str:
+    """The lag p95 of repeated runs of one set-up: it varies more from run to run than a
+    change of code moves it on a machine near saturation, so one run says little."""
+    p95 = sorted(r.lag_seconds[0] for r in runs if r.lag_seconds is not None)
+    usage = sorted(r.usage_lag_seconds[0] for r in runs if r.usage_lag_seconds is not None)
+    cpu = [r.cpu_per_event[1] * 1e6 for r in runs]
+    return (f"{len(runs)} runs: lag p95 median {statistics.median(p95):.2f} s, "
+            f"{p95[0]:.2f}–{p95[-1]:.2f} s, under 1 s in {sum(v < 1 for v in p95)}"
+            + (f" (meter usage: median {statistics.median(usage):.2f} s)" if usage else "")
+            + f" | workers' CPU median {statistics.median(cpu):.1f} us/ev")
 
 
 if __name__ == "__main__":
