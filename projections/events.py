@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,9 @@ from projections.bulk import insert_rows
 from projections.hierarchy import link_batch
 from projections.spans import record_spans
 from projections.tables import event_names, events, spans
+
+_name_key = attrgetter("organization_id", "name", "source")
+_occurred_at = attrgetter("occurred_at")
 
 
 class EventsProjection:
@@ -52,15 +56,15 @@ class EventsProjection:
 
     @staticmethod
     def _count_names(conn: Connection, batch: Sequence[Any]) -> None:
-        stats: dict[tuple[UUID, str, str], list[Any]] = {}
-        for event in batch:
-            key = (event.organization_id, event.name, event.source)
-            seen: datetime = event.occurred_at
-            entry = stats.setdefault(key, [0, seen, seen])
-            entry[0] += 1
-            entry[1] = min(entry[1], seen)
-            entry[2] = max(entry[2], seen)
-        for (organization_id, name, source), (count, first, last) in stats.items():
+        seen: dict[tuple[UUID, str, str], list[datetime]] = {}
+        for key, at in zip(map(_name_key, batch), map(_occurred_at, batch)):
+            times = seen.get(key)
+            if times is None:
+                seen[key] = [at]
+            else:
+                times.append(at)
+        for (organization_id, name, source), times in seen.items():
+            count, first, last = len(times), min(times), max(times)
             key_filter = and_(event_names.c.organization_id == organization_id,
                               event_names.c.name == name, event_names.c.source == source)
             existing = conn.execute(select(event_names.c.first_seen, event_names.c.last_seen)
