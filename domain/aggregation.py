@@ -291,6 +291,8 @@ class Tally:
         if value is None:
             return
         self.count += 1
+        if value is True:
+            return
         if isinstance(value, str):
             self.distinct.add(value)
         elif isinstance(value, Decimal):

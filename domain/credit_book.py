@@ -247,12 +247,12 @@ class Book:
 
     def subject_by_external(self, organization_id: UUID, external_id: str) -> Subject | None:
         key = (organization_id, external_id)
-        if key not in self.by_external:
+        customer_id = self.by_external.get(key, _UNKNOWN)
+        if customer_id is _UNKNOWN:
             found = self.loader.subject_by_external(organization_id, external_id)
-            self.by_external[key] = found.id if found else None
+            customer_id = self.by_external[key] = found.id if found else None
             if found is not None:
                 self.subjects.setdefault(found.id, found)
-        customer_id = self.by_external[key]
         return None if customer_id is None else self.subject(customer_id)
 
     def state(self, customer_id: UUID, meter_id: UUID) -> CustomerMeterState | None:
@@ -423,21 +423,24 @@ class Book:
         if self._bucket is None or self._bucket[0] != at:
             self._bucket = (at, floor_to_base(at))
         bucket = self._bucket[1]
+        held = subject is None
+        customer = 0 if held else subject.id.int  # type: ignore[union-attr]
         for meter in meters.values():
             parsed = meter.parsed()
-            if parsed is None or not parsed[0].matches(view):
+            if parsed is None or parsed[0].clauses and not parsed[0].matches(view):
                 continue
-            if subject is None:
+            if held:
                 assert event.external_customer_id is not None
                 self._hold(meter.id, event.external_customer_id, at,
                            partial_of(parsed[1], view) or EMPTY)
                 continue
-            key = (subject.id.int, meter.id.int)
+            key = (customer, meter.id.int)
             run = self.runs.get(key)
             if run is not None and run.bucket != bucket:
                 self._settle(key)
                 run = None
             if run is None:
+                assert subject is not None
                 state = self.state(subject.id, meter.id) or self._new_state(subject, meter, at)
                 run = self.runs[key] = _Run(state, Tally(parsed[1]), at, at, at, bucket, 0)
             run.usage.take(contribution(parsed[1], view))
