@@ -119,6 +119,9 @@ class Run:
     """With a paced rate: the projections' lag behind the ledger while ingesting, p95 and max."""
     usage_lag_seconds: tuple[float, float] | None = None
     """The same for the meter-usage projection alone (what quantities answer from)."""
+    split_cpu_per_event: tuple[float, ...] = ()
+    """With split workers: each worker's CPU time per event while ingesting, in `SPLIT`'s
+    order (the sum is `cpu_per_event`'s second figure)."""
 
     def line(self) -> str:
         catch_up = f"{self.lag_at_end / self.catch_up_seconds:>8,.0f} ev/s" \
@@ -127,8 +130,12 @@ class Run:
         return (f"{self.database:<8} {self.projector:<10} {self.clients} "
                 f"client{'s' if self.clients > 1 else ' '} "
                 f"{self.events:>8} events {self.seconds:7.2f} s {self.events / self.seconds:>8,.0f}"
-                f" ev/s | CPU us/ev: API {api * 1e6:5.1f}, workers {workers * 1e6:5.1f},"
-                f" PostgreSQL {database * 1e6:5.1f}"
+                f" ev/s | CPU us/ev: API {api * 1e6:5.1f}, workers {workers * 1e6:5.1f}"
+                + (" ({})".format(", ".join(
+                    f"{names[0] if len(names) == 1 else 'the rest'} {cpu * 1e6:.1f}"
+                    for names, cpu in zip(SPLIT, self.split_cpu_per_event, strict=True)))
+                   if self.split_cpu_per_event else "")
+                + f", PostgreSQL {database * 1e6:5.1f}"
                 f" | peak RSS {mib(self.peak_rss):>8} | projections: lag at end "
                 f"{self.lag_at_end:>7}, caught up in {self.catch_up_seconds:6.2f} s ({catch_up})"
                 + (f" | rebuild {self.rebuild_per_second:>8,.0f} ev/s"
@@ -298,6 +305,7 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
                          database_schema=database.schema).ledger_env()))), direct)
         monitor = LagMonitor(database, server, token)
         started, cpu = time.perf_counter(), cpu_seconds(kind, processes)
+        split_cpu = [p.cpu_seconds() for p in processes[1:]] if split else []
         try:
             with monitor if rate else ExitStack():
                 if recording is None:
@@ -308,6 +316,8 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
             print(server.log_tail(), file=sys.stderr)
             raise
         seconds, cpu = time.perf_counter() - started, cpu_since(kind, processes, cpu)
+        split_cpu = [(p.cpu_seconds() - then) / events
+                     for p, then in zip(processes[1:], split_cpu, strict=True)]
         position = Client(server, token).get("/healthz")["ledger_position"]
         lag = position - min(database.projection_positions().values())
         if projector == "none":  # the read models are another machine's work
@@ -322,7 +332,7 @@ def run(kind: str, projector: str, bodies: list[bytes], events: int, clients: in
         return Run(kind, label, clients, events, seconds,
                    (cpu[0] / events, cpu[1] / events, cpu[2] / events), peak, lag, catch_up,
                    rebuild_rate(database) if rebuild else None, monitor.lags(),
-                   monitor.lags("meter_usage") if meters else None)
+                   monitor.lags("meter_usage") if meters else None, tuple(split_cpu))
 
 
 SPLIT = (("customer_meters",), ("catalog", "events", "meters", "meter_usage", "commerce"))
