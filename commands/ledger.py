@@ -29,6 +29,7 @@ class Ledger(Application[UUID]):
     env: Mapping[str, str] = {
         "AGGREGATE_CACHE_MAXSIZE": "20000",
         "TRANSCODER_TOPIC": "commands.store_codec:LedgerTranscoder",
+        "MAPPER_TOPIC": "commands.store_codec:LedgerMapper",
     }
     recorders: Mapping[str, str] = {
         "eventsourcing.postgres": "commands.store_recorders:PostgresCopyRecorder",

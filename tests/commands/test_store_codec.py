@@ -7,17 +7,21 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     JSONTranscoder,
+    Mapper,
+    StoredEvent,
     Transcoding,
     UUIDAsHex,
 )
+from eventsourcing.utils import get_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.store_codec import LedgerTranscoder
+from commands.store_codec import LedgerMapper, LedgerTranscoder
 from domain import ids
 
 
@@ -137,3 +141,32 @@ def test_ids_are_read_as_the_uuid_constructor_reads_them(text: UUID | str) -> No
     except ValueError:
         read = ValueError
     assert read == expected
+
+
+class _Named(DomainEvent):
+    name: str
+
+
+class _Renamed(DomainEvent):
+    """An event class at version 2: version 1 entries called `label` what is now `name`."""
+
+    class_version = 2
+    name: str
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["name"] = state.pop("label")
+
+
+def test_the_mapper_upcasts_and_converts_ids_as_the_library_mapper() -> None:
+    ours, library = LedgerMapper(transcoder=LEDGER), Mapper(transcoder=LEDGER)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    old = StoredEvent(UUID(int=3), 1, get_topic(_Renamed),
+                      LEDGER.encode({"timestamp": at, "label": "first"}))
+    as_text = StoredEvent(str(UUID(int=4)), 1, get_topic(_Named),  # type: ignore[arg-type]
+                          LEDGER.encode({"timestamp": at, "name": "x"}))
+    for stored in (old, as_text):
+        event = ours.to_domain_event(stored)
+        assert event.__dict__ == library.to_domain_event(stored).__dict__
+        assert type(event.originator_id) is UUID
+    assert ours.to_domain_event(old).name == "first"  # type: ignore[attr-defined]

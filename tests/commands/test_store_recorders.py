@@ -9,11 +9,16 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.utils import get_topic
 
+from commands.customers import CreateCustomer, create_customer
 from commands.ledger import Ledger
 from commands.sqlite_ledger import PAGE_CACHE_KIB
+from commands.store_codec import LedgerMapper
 from commands.store_recorders import PostgresCopyRecorder
+from domain import ids
+from domain.customer import Customer
 from domain.usage import USER, UsageRecorded
 from web.bootstrap import Services, bootstrap
 from web.config import Settings
@@ -115,3 +120,20 @@ def test_sqlite_connections_keep_a_larger_page_cache(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -PAGE_CACHE_KIB
     finally:
         services.close()
+
+
+def test_the_ledger_mapper_reads_every_entry_as_the_library_mapper(services: Services) -> None:
+    ledger = services.ledger
+    organization = ids.organization_id("mapper")
+    create_customer(CreateCustomer(organization, "ada@example.com", external_id="ada"), ledger)
+    ledger.record(*(_usage(uuid4(), n) for n in range(5)))
+    library = Mapper(transcoder=ledger.mapper.transcoder)
+    notifications = ledger.recorder.select_notifications(start=1, limit=1000)
+    assert isinstance(ledger.mapper, LedgerMapper)
+    assert {n.topic for n in notifications} >= {get_topic(UsageRecorded),
+                                                 get_topic(Customer.Created)}
+    for notification in notifications:
+        ours, theirs = (ledger.mapper.to_domain_event(notification),
+                        library.to_domain_event(notification))
+        assert type(ours) is type(theirs)
+        assert ours.__dict__ == theirs.__dict__
