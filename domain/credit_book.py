@@ -302,8 +302,8 @@ class Book:
             self.entries.pop(key, None)
         for pending_key in [k for k in self.pending if k[0] == meter_id]:
             del self.pending[pending_key]
-        for key in [k for k in self.runs if k[1] == meter_id.int]:
-            del self.runs[key]
+        for run_key in [k for k in self.runs if k[1] == meter_id.int]:
+            del self.runs[run_key]
         self.cleared_pending = {k for k in self.cleared_pending if k[0] != meter_id}
 
     # Folding -------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ class _Renamed(DomainEvent):
 
 
 def test_the_mapper_upcasts_and_converts_ids_as_the_library_mapper() -> None:
-    ours, library = LedgerMapper(transcoder=LEDGER), Mapper(transcoder=LEDGER)
+    ours, library = LedgerMapper(transcoder=LEDGER), Mapper[UUID](transcoder=LEDGER)
     at = datetime(2026, 1, 1, tzinfo=UTC)
     old = StoredEvent(UUID(int=3), 1, get_topic(_Renamed),
                       LEDGER.encode({"timestamp": at, "label": "first"}))

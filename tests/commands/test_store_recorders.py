@@ -127,7 +127,7 @@ def test_the_ledger_mapper_reads_every_entry_as_the_library_mapper(services: Ser
     organization = ids.organization_id("mapper")
     create_customer(CreateCustomer(organization, "ada@example.com", external_id="ada"), ledger)
     ledger.record(*(_usage(uuid4(), n) for n in range(5)))
-    library = Mapper(transcoder=ledger.mapper.transcoder)
+    library = Mapper[UUID](transcoder=ledger.mapper.transcoder)
     notifications = ledger.recorder.select_notifications(start=1, limit=1000)
     assert isinstance(ledger.mapper, LedgerMapper)
     assert {n.topic for n in notifications} >= {get_topic(UsageRecorded),
