@@ -170,11 +170,14 @@ class LedgerTranscoder(JSONTranscoder):
         return self._decode_obj({"_type_": name, "_data_": self._untag(data)})
 
 
+_UNRESOLVED: Any = object()
+
+
 class LedgerMapper(Mapper[UUID]):
     """The library's mapper, with a shorter way for the usual entry: no cipher, no compressor,
     a `UUID` originator id and a class at version 1 (nothing to upcast, no id to convert). Its
     class is resolved once per topic. Every projection worker reads every entry: for a usage
-    event, 6.4 instead of 7.1 µs. Anything else goes the library's way."""
+    event, 6.8 instead of 7.6-7.9 µs. Anything else goes the library's way."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -183,8 +186,8 @@ class LedgerMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         topic = stored_event.topic
-        cls = self._classes.get(topic, Mapper)
-        if cls is Mapper:
+        cls = self._classes.get(topic, _UNRESOLVED)
+        if cls is _UNRESOLVED:
             resolved = resolve_topic(topic)
             cls = self._classes[topic] = resolved if getattr(
                 resolved, "class_version", 1) == 1 else None

@@ -270,9 +270,10 @@ def merge(a: Partial, b: Partial) -> Partial:
 
 
 class Tally:
-    """The partial of events added one at a time: `aggregate(aggregation, events)`, without a
-    partial and a merge per event (a run of usage adds thousands). The sum is added up once,
-    in the exact context, starting from the first number as merging does."""
+    """The partial of events taken one at a time (each event's `contribution`):
+    `aggregate(aggregation, events)`, without a partial and a merge per event (a run of usage
+    takes thousands). The sum is added up once, in the exact context, starting from the first
+    number as merging does."""
 
     __slots__ = ("aggregation", "count", "distinct", "numbers")
 
@@ -281,10 +282,6 @@ class Tally:
         self.count = 0
         self.numbers: list[Decimal] = []
         self.distinct: set[str] = set()
-
-    def add(self, event: MeterableEvent) -> None:
-        """`partial_of` the event, merged in."""
-        self.take(contribution(self.aggregation, event))
 
     def take(self, value: Decimal | str | bool | None) -> None:
         """Merge in an event's `contribution` (True counts it and nothing else)."""

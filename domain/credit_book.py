@@ -423,13 +423,12 @@ class Book:
         if self._bucket is None or self._bucket[0] != at:
             self._bucket = (at, floor_to_base(at))
         bucket = self._bucket[1]
-        held = subject is None
-        customer = 0 if held else subject.id.int  # type: ignore[union-attr]
+        customer = 0 if subject is None else subject.id.int
         for meter in meters.values():
             parsed = meter.parsed()
             if parsed is None or parsed[0].clauses and not parsed[0].matches(view):
                 continue
-            if held:
+            if subject is None:
                 assert event.external_customer_id is not None
                 self._hold(meter.id, event.external_customer_id, at,
                            partial_of(parsed[1], view) or EMPTY)
@@ -440,7 +439,6 @@ class Book:
                 self._settle(key)
                 run = None
             if run is None:
-                assert subject is not None
                 state = self.state(subject.id, meter.id) or self._new_state(subject, meter, at)
                 run = self.runs[key] = _Run(state, Tally(parsed[1]), at, at, at, bucket, 0)
             run.usage.take(contribution(parsed[1], view))

@@ -26,6 +26,7 @@ from domain.aggregation import (
     aggregate,
     canonical_decimal,
     canonical_value,
+    contribution,
     is_summable,
     merge,
     merge_all,
@@ -300,13 +301,14 @@ def test_merging_partials_matches_the_brute_force_value(
 @settings(max_examples=200, deadline=None)
 @given(funcs, st.lists(st.one_of(values_st, st.just({"x": 1})), max_size=12))
 def test_a_tally_is_the_merge_of_each_events_partial(func: F, raw: list[Any]) -> None:
-    """Customer meters add a run's events to a `Tally`: the same partial as merging each
-    event's, to the digit (a sum keeps the exponent merging gives it)."""
+    """Customer meters add a run's events to a `Tally` (each event's `contribution`): the
+    same partial as merging each event's, to the digit (a sum keeps the exponent merging
+    gives it)."""
     a = Aggregation(func, None if func is F.count else "v")
     events = [Ev({"v": v}) for v in raw] + [Ev()]
     tally = Tally(a)
     for event in events:
-        tally.add(event)
+        tally.take(contribution(a, event))
     assert partial_to_json(tally.partial()) == partial_to_json(aggregate(a, events))
 
 
