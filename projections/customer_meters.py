@@ -155,7 +155,8 @@ class CustomerMetersProjection:
         if any(present.values()) or len(meters) > _MAX_AGGREGATED_METERS \
                 or not all(map(aggregable, meters)):
             return False
-        groups = [(meter, g) for meter in meters for g in usage_groups(conn, meter, after, upto)]
+        groups = [found for o in present
+                  for found in usage_groups(conn, o, list(metered[o].values()), after, upto)]
         store.prime_customers(book, {g.customer_id for _, g in groups if g.customer_id},
                               {(m.organization_id, g.external_customer_id) for m, g in groups
                                if g.customer_id is None and g.external_customer_id},

@@ -14,16 +14,25 @@ groups as runs (`Book.take_run`), when that is exactly what the fold would do (s
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, case, distinct, func, literal, select
-from sqlalchemy import literal_column as sql
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Numeric,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 
-from domain.aggregation import EMPTY, AggregationFunction, Partial, canonical_value
+from domain.aggregation import EMPTY, Aggregation, AggregationFunction, Partial, canonical_value
 from domain.credit_book import MeterDefinition
 from domain.meter_filter import metadata_path
 from domain.usage import SYSTEM
@@ -32,12 +41,9 @@ from projections.tables import events
 from queries.filter_sql import filter_condition
 from queries.jsonsql import json_kind, json_number, json_value
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SCALARS = ("string", "number", "boolean", "null")
-_BUCKET = sql("date_bin('15 minutes', events.ingested_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')")
+_BUCKET = literal_column("date_bin('15 minutes', events.ingested_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')")
 """`domain.calendar.floor_to_base` of the ingestion time."""
-_AT = sql("(extract(epoch FROM events.ingested_at) * 1000000)::bigint")
-"""The ingestion time in whole microseconds (exact: `extract` gives a NUMERIC)."""
 
 
 class UsageGroup(NamedTuple):
@@ -81,56 +87,89 @@ def page_organizations(conn: Connection, organizations: Collection[UUID], after:
     return {organization_id: bool(system) for organization_id, system in rows}
 
 
-def usage_groups(conn: Connection, meter: MeterDefinition, after: int,
-                 upto: int) -> list[UsageGroup]:
-    """The meter's user events at positions in (`after`, `upto`], grouped (`aggregable` meters
-    only; the events read table must hold the range)."""
+def usage_groups(conn: Connection, organization_id: UUID, meters: Sequence[MeterDefinition],
+                 after: int, upto: int) -> list[tuple[MeterDefinition, UsageGroup]]:
+    """The user events of the organization's meters at positions in (`after`, `upto`], grouped
+    (`aggregable` meters only; the events read table must hold the range): one statement reads
+    the page once for every meter, each meter's aggregates taking the rows its filter matches;
+    the positions where the ingestion time changes come from one more."""
+    in_page = and_(events.c.organization_id == organization_id, events.c.position > after,
+                   events.c.position <= upto)
+    columns: list[ColumnElement[Any]] = []
+    for n, meter in enumerate(meters):
+        parsed = meter.parsed()
+        assert parsed is not None
+        columns += [filter_condition(parsed[0].to_json(), "postgresql").label(f"f{n}"),
+                    _value(parsed[1]).label(f"v{n}")]
+    rows = select(events.c.position, events.c.customer_id, events.c.external_customer_id,
+                  _BUCKET.label("bucket"), events.c.ingested_at.label("at"), *columns) \
+        .where(in_page, events.c.source != SYSTEM).subquery()
+    key = (rows.c.customer_id, rows.c.external_customer_id, rows.c.bucket)
+    aggregates: list[ColumnElement[Any]] = []
+    for n, meter in enumerate(meters):
+        matches, v = rows.c[f"f{n}"], rows.c[f"v{n}"]
+        function = _function(meter)
+        numeric = function not in (AggregationFunction.count, AggregationFunction.unique)
+        aggregates += [func.count().filter(matches), func.min(rows.c.position).filter(matches),
+                       func.max(rows.c.position).filter(matches),
+                       func.max(rows.c.at).filter(matches), func.count(v).filter(matches), *(
+                           [func.sum(v).filter(matches), func.min(v).filter(matches),
+                            func.max(v).filter(matches)] if numeric else [
+                               func.array_agg(v).filter(matches, v.is_not(None))
+                               if function is AggregationFunction.unique else literal(None),
+                               literal(None), literal(None)])]
+    grouped = conn.execute(select(*key, *aggregates).group_by(*key)).all()
+    canonical: dict[str, str] = {}
+    at = _ingestion_times(conn, in_page)
+    found = []
+    for customer_id, external_id, bucket, *figures in grouped:
+        for n, meter in enumerate(meters):
+            count, first, last, latest, contributed, total, low, high = figures[8 * n:8 * n + 8]
+            if not count:
+                continue
+            function = _function(meter)
+            if function is AggregationFunction.count:
+                partial = Partial(count=count)
+            elif not contributed:
+                partial = EMPTY
+            elif function is AggregationFunction.unique:
+                partial = Partial(contributed, distinct=frozenset(
+                    canonical.get(text) or canonical.setdefault(
+                        text, str(canonical_value(loads(text)))) for text in total))
+            else:
+                partial = Partial(contributed, total, low, high)
+            found.append((meter, UsageGroup(customer_id, external_id, bucket.astimezone(UTC),
+                                            count, first, last, at(first), at(last),
+                                            latest.astimezone(UTC), partial)))
+    return found
+
+
+def _function(meter: MeterDefinition) -> AggregationFunction:
     parsed = meter.parsed()
     assert parsed is not None
-    aggregation = parsed[1]
+    return parsed[1].func
+
+
+def _value(aggregation: Aggregation) -> ColumnElement[Any]:
+    """What an event contributes, as `domain.aggregation.contribution` (NULL: nothing): a
+    metadata number, or for `unique` the JSON text of a metadata scalar; nothing for count."""
     path = metadata_path(aggregation.property or "") or ()
-    value: ColumnElement[Any] = literal(None)
     if aggregation.func is AggregationFunction.unique:
-        value = case((json_kind(events.c.metadata, path).in_(_SCALARS),
-                      json_value(events.c.metadata, path)))
-    elif aggregation.func is not AggregationFunction.count:
-        value = json_number(events.c.metadata, path)
-    matched = select(events.c.position, events.c.customer_id, events.c.external_customer_id,
-                     _BUCKET.label("bucket"), _AT.label("at"), value.label("v")).where(
-        events.c.organization_id == meter.organization_id, events.c.position > after,
-        events.c.position <= upto, events.c.source != SYSTEM,
-        filter_condition(parsed[0].to_json(), "postgresql")).subquery()
-    first_last = [func.min(array([matched.c.position, matched.c.at])),
-                  func.max(array([matched.c.position, matched.c.at])), func.max(matched.c.at)]
-    amounts: list[ColumnElement[Any]] = []
-    if aggregation.func is AggregationFunction.unique:
-        amounts = [func.count(matched.c.v),
-                   func.array_agg(distinct(matched.c.v)).filter(matched.c.v.is_not(None))]
-    elif aggregation.func is not AggregationFunction.count:
-        amounts = [func.count(matched.c.v), func.sum(matched.c.v), func.min(matched.c.v),
-                   func.max(matched.c.v)]
-    rows = conn.execute(select(matched.c.customer_id, matched.c.external_customer_id,
-                               matched.c.bucket, func.count(), *first_last, *amounts)
-                        .group_by(matched.c.customer_id, matched.c.external_customer_id,
-                                  matched.c.bucket)).all()
-    return [UsageGroup(customer_id, external_id, bucket.astimezone(UTC), count, first[0],
-                       last[0], _time(first[1]), _time(last[1]), _time(latest),
-                       _partial(aggregation.func, count, amounts_))
-            for customer_id, external_id, bucket, count, first, last, latest, *amounts_ in rows]
+        return case((json_kind(events.c.metadata, path).in_(_SCALARS),
+                     json_value(events.c.metadata, path)))
+    if aggregation.func is AggregationFunction.count:
+        return literal(None, Numeric())
+    return json_number(events.c.metadata, path)
 
 
-def _partial(function: AggregationFunction, events_: int, amounts: list[Any]) -> Partial:
-    """What `domain.aggregation.Tally` makes of the group's contributions."""
-    if function is AggregationFunction.count:
-        return Partial(count=events_)
-    count = amounts[0]
-    if not count:
-        return EMPTY
-    if function is AggregationFunction.unique:
-        return Partial(count, distinct=frozenset(
-            str(canonical_value(loads(text))) for text in amounts[1]))
-    return Partial(count, *amounts[1:])
-
-
-def _time(microseconds: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=microseconds)
+def _ingestion_times(conn: Connection, in_page: ColumnElement[bool]) -> Callable[[int], datetime]:
+    """The ingestion time of each position of the page, from the positions where it changes (a
+    batch of events shares one)."""
+    previous = func.lag(events.c.ingested_at).over(order_by=events.c.position)
+    times = select(events.c.position, events.c.ingested_at, previous.label("previous")) \
+        .where(in_page).subquery()
+    changes = conn.execute(select(times.c.position, times.c.ingested_at)
+                           .where(times.c.previous.is_distinct_from(times.c.ingested_at))
+                           .order_by(times.c.position)).all()
+    positions = [position for position, _ in changes]
+    return lambda position: changes[bisect_right(positions, position) - 1][1].astimezone(UTC)
