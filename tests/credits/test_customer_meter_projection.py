@@ -357,3 +357,20 @@ def test_history_lines_are_written_in_the_entries_table_column_order() -> None:
     stored = {"consumed": "consumed_units", "credited": "credited_units"}
     assert [c.name for c in customer_meter_entries.columns] == [
         "customer_meter_id", "seq", *(stored.get(f, f) for f in Entry._fields)]
+
+
+def test_a_meter_redefined_between_two_uses_in_one_page(services: Services) -> None:
+    """The page is written twice in one transaction (before the redefined meter is rebuilt, and
+    at its end): the same customer meter's row both times."""
+    org = Org(services)
+    org.customer(0)
+    services.runner.run_until_idle()
+    services.runner.stop()
+    org.use(0, Decimal(3), "ai", False, False)
+    update_meter(UpdateMeter(org.id, org.meters[1], {"aggregation": SUM}), services.ledger)
+    org.use(0, Decimal(4), "ai", True, False)
+    services.runner.run_until_idle()
+    with services.store.engine.connect() as conn:
+        balances = balances_of(conn, org.id, org.customers[0])
+    assert [balances[m].consumed for m in org.meters] == [14, 14]
+    _assert_exact(services, org.id)
