@@ -26,7 +26,7 @@ from projections.credit_tables import (
 )
 from queries.customer_meters import balances_of
 from tests.conftest import new_token
-from web.bootstrap import Services
+from web.bootstrap import Services, projection_runner
 
 AI = {"conjunction": "and", "clauses": [{"property": "name", "operator": "eq", "value": "ai"}]}
 BIG = {"conjunction": "or", "clauses": [
@@ -149,4 +149,39 @@ def test_a_page_of_usage_is_aggregated_by_postgresql(services: Services) -> None
             customer_meter_entries.c.customer_meter_id == customer_meter_id(org.customers[0], tokens))
             .order_by(customer_meter_entries.c.seq)).all()
     assert ada_history == [(2, Decimal("42.5")), (1, 100)]  # one line per ingestion bucket
+    assert _tables(services, org.id) == _folded(services, org.id)
+
+
+def test_a_worker_running_customer_meters_alone_follows_the_events_projection(
+        services: Services) -> None:
+    """On PostgreSQL its pages wait for the events read table (run by another worker), then are
+    aggregated from it; once that worker has stood still for `patience`, it folds the ledger."""
+    org = Org(services)
+    services.runner.run_until_idle()
+    services.runner.stop()
+    names = list(services.runner.projections)
+    alone = projection_runner(services.ledger, services.store, ["customer_meters"])
+    rest = projection_runner(services.ledger, services.store,
+                             [n for n in names if n != "customer_meters"])
+    projection = alone.projections["customer_meters"]
+    postgres = services.store.dialect == "postgresql"
+
+    org.ingest(0, [(0, True, "ai", 5, "small", False)])
+    alone.run_until_idle()
+    waited = alone.positions()["customer_meters"] < services.ledger.position()
+    assert waited == postgres
+    rest.run_until_idle()
+    alone.run_until_idle()
+    assert alone.positions()["customer_meters"] == services.ledger.position()
+    assert projection.aggregated_pages == (1 if postgres else 0)  # type: ignore[attr-defined]
+
+    org.ingest(1, [(0, False, "ai", 7, "large", False)])
+    alone.patience = 0      # the events worker has stopped
+    alone.run_until_idle()
+    assert alone.positions()["customer_meters"] == services.ledger.position()
+    assert projection.aggregated_pages == (1 if postgres else 0)  # type: ignore[attr-defined]
+    with services.store.engine.connect() as conn:
+        ada = balances_of(conn, org.id, org.customers[0])
+    assert [ada[m].consumed for m in org.meters[:3]] == [12, 2, 2]
+    rest.run_until_idle()
     assert _tables(services, org.id) == _folded(services, org.id)
