@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from itertools import pairwise
 from operator import attrgetter
 from typing import Any
@@ -24,7 +25,14 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, tuple_, update
 
 from commands.ledger import Ledger
-from domain.aggregation import Partial, canonical_decimal, merge, partial_from_json, partial_to_json
+from domain.aggregation import (
+    AggregationFunction,
+    Partial,
+    canonical_decimal,
+    merge,
+    partial_from_json,
+    partial_to_json,
+)
 from domain.credit_book import (
     Book,
     CustomerMeterState,
@@ -48,7 +56,7 @@ from projections.customer_meter_replay import notifications, replay
 from projections.customer_usage_sql import (
     UsageGroup,
     aggregable,
-    page_organizations,
+    present_organizations,
     usage_groups,
 )
 from projections.meter_backfill import events_reached
@@ -153,13 +161,17 @@ class CustomerMetersProjection:
         store = _Rows(conn, self._kept)
         book = store.open_book()
         metered = store.metered_organizations(book)
-        present = page_organizations(conn, metered, after, upto)
+        present = present_organizations(conn, metered, after, upto)
         meters = [m for o in present for m in metered[o].values()]
-        if any(present.values()) or len(meters) > _MAX_AGGREGATED_METERS \
-                or not all(map(aggregable, meters)):
+        if len(meters) > _MAX_AGGREGATED_METERS or not all(map(aggregable, meters)):
             return False
-        groups = [found for o in present
-                  for found in usage_groups(conn, o, list(metered[o].values()), after, upto)]
+        groups = []
+        for organization_id in present:
+            found = usage_groups(conn, organization_id, list(metered[organization_id].values()),
+                                 after, upto)
+            if found is None:
+                return False
+            groups += found
         store.prime_customers(book, {g.customer_id for _, g in groups if g.customer_id},
                               {(m.organization_id, g.external_customer_id) for m, g in groups
                                if g.customer_id is None and g.external_customer_id},
@@ -278,24 +290,30 @@ def _state(row: Any) -> CustomerMeterState:
         last_seq=row.last_seq, last_entry=_last_entry(row))
 
 
-def _state_row(state: CustomerMeterState) -> tuple[Any, ...]:
+def _state_row(state: CustomerMeterState, meter: MeterDefinition | None) -> tuple[Any, ...]:
     """A `customer_meters` row, in the table's column order (for `insert_rows`)."""
     balance = state.balance
     return (state.id, state.organization_id, state.customer_id, state.meter_id,
             state.created_at, state.modified_at, state.period_start,
-            _stored_usage(balance.usage), balance.consumed, balance.credited,
+            _stored_usage(balance.usage, meter), balance.consumed, balance.credited,
             balance.rollover_units, balance.balance, state.last_seq)
 
 
-def _stored_usage(usage: Partial) -> dict[str, Any]:
-    """A period's usage as stored: its numbers in normal form, so that the fold (whose decimals
-    keep their exponent, `1E+2`) and the database's aggregates (NUMERIC has none: `100`) store
-    the same text for the same usage."""
-    if usage.min is None or usage.max is None:
+def _stored_usage(usage: Partial, meter: MeterDefinition | None) -> dict[str, Any]:
+    """A period's usage as stored: the fields of the partial the meter's value reads, numbers
+    in normal form. The fold keeps every field and each decimal's exponent (`1E+2`); the
+    database's aggregates compute only what is read, and NUMERIC has no exponent (`100`): both
+    store the same text for the same usage."""
+    parsed = None if meter is None else meter.parsed()
+    function = None if parsed is None else parsed[1].func
+    if function is None:
         return partial_to_json(usage)
-    return partial_to_json(usage._replace(sum=canonical_decimal(usage.sum),
-                                          min=canonical_decimal(usage.min),
-                                          max=canonical_decimal(usage.max)))
+    keep = {AggregationFunction.sum: ("sum",), AggregationFunction.avg: ("sum",),
+            AggregationFunction.min: ("min",), AggregationFunction.max: ("max",)}.get(function, ())
+    return partial_to_json(usage._replace(
+        sum=canonical_decimal(usage.sum) if "sum" in keep else Decimal(0),
+        min=canonical_decimal(usage.min) if "min" in keep and usage.min is not None else None,
+        max=canonical_decimal(usage.max) if "max" in keep and usage.max is not None else None))
 
 
 def _entry_row(customer_meter_id: UUID, seq: int, e: Entry) -> tuple[Any, ...]:
@@ -551,7 +569,8 @@ class _Rows:
         for key in book.changed_states:
             state = book.states[key]
             assert state is not None
-            rows.append(_state_row(state))
+            rows.append(_state_row(state, book.meters.get(state.organization_id, {}).get(
+                state.meter_id)))
         insert_rows(self.conn, customer_meters, rows, overwrite(customer_meters, _FIXED_STATE))
         book.changed_states.clear()
 
@@ -625,7 +644,8 @@ class _Rows:
         self.conn.execute(delete(customer_meter_pending)
                           .where(customer_meter_pending.c.meter_id == meter_id))
         states = [s for s in replayed.states.values() if s is not None and s.meter_id == meter_id]
-        insert_rows(self.conn, customer_meters, [_state_row(s) for s in states])
+        redefined = replayed.meters.get(meter.organization_id, {}).get(meter_id, meter)
+        insert_rows(self.conn, customer_meters, [_state_row(s, redefined) for s in states])
         insert_rows(self.conn, customer_meter_entries, [
             _entry_row(replayed.states[key].id, seq, e)  # type: ignore[union-attr]
             for key, written in replayed.entries.items() if key[1] == meter_id

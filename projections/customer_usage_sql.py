@@ -17,6 +17,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
 )
 
 from domain.aggregation import EMPTY, Aggregation, AggregationFunction, Partial, canonical_value
@@ -74,70 +76,81 @@ def aggregable(meter: MeterDefinition) -> bool:
         aggregation.property is not None and metadata_path(aggregation.property) is not None)
 
 
-def page_organizations(conn: Connection, organizations: Collection[UUID], after: int,
-                       upto: int) -> dict[UUID, bool]:
-    """Which of these organizations have events at positions in (`after`, `upto`], and for
-    each whether some are system events (credits, resets: those are folded one by one)."""
+def present_organizations(conn: Connection, organizations: Collection[UUID], after: int,
+                          upto: int) -> list[UUID]:
+    """Which of these organizations have events at positions in (`after`, `upto`] (an index
+    probe each)."""
     if not organizations:
-        return {}
-    rows = conn.execute(select(events.c.organization_id, func.bool_or(events.c.source == SYSTEM))
-                        .where(events.c.organization_id.in_(organizations),
-                               events.c.position > after, events.c.position <= upto)
-                        .group_by(events.c.organization_id))
-    return {organization_id: bool(system) for organization_id, system in rows}
+        return []
+    return list(conn.execute(text(
+        "SELECT o FROM unnest(CAST(:organizations AS uuid[])) AS o WHERE EXISTS (SELECT FROM "
+        "events WHERE organization_id = o AND position > :after AND position <= :upto)"),
+        {"organizations": list(organizations), "after": after, "upto": upto}).scalars())
+
+
+_VALUES: dict[AggregationFunction, tuple[str, ...]] = {
+    AggregationFunction.count: (), AggregationFunction.sum: ("count", "sum"),
+    AggregationFunction.avg: ("count", "sum"), AggregationFunction.min: ("count", "min"),
+    AggregationFunction.max: ("count", "max"), AggregationFunction.unique: ("count", "array_agg")}
+"""The aggregates of its values each function needs: the fields of its partial that its value
+reads (see `projections.customer_meters._stored_usage`)."""
 
 
 def usage_groups(conn: Connection, organization_id: UUID, meters: Sequence[MeterDefinition],
-                 after: int, upto: int) -> list[tuple[MeterDefinition, UsageGroup]]:
+                 after: int, upto: int) -> list[tuple[MeterDefinition, UsageGroup]] | None:
     """The user events of the organization's meters at positions in (`after`, `upto`], grouped
-    (`aggregable` meters only; the events read table must hold the range): one statement reads
-    the page once for every meter, each meter's aggregates taking the rows its filter matches;
-    the positions where the ingestion time changes come from one more."""
+    (`aggregable` meters only; the events read table must hold the range); None if some of its
+    events there are system events (credits, resets: those are folded one by one).
+
+    One statement reads the page once for every meter, each meter's aggregates taking the rows
+    its filter matches, and only those its partial's value reads; the positions where the
+    ingestion time changes come from one more."""
     in_page = and_(events.c.organization_id == organization_id, events.c.position > after,
                    events.c.position <= upto)
+    user = events.c.source != SYSTEM
     columns: list[ColumnElement[Any]] = []
     for n, meter in enumerate(meters):
         parsed = meter.parsed()
         assert parsed is not None
-        columns += [filter_condition(parsed[0].to_json(), "postgresql").label(f"f{n}"),
+        columns += [and_(user, filter_condition(parsed[0].to_json(), "postgresql")).label(f"f{n}"),
                     _value(parsed[1]).label(f"v{n}")]
     rows = select(events.c.position, events.c.customer_id, events.c.external_customer_id,
-                  _BUCKET.label("bucket"), events.c.ingested_at.label("at"), *columns) \
-        .where(in_page, events.c.source != SYSTEM).subquery()
+                  events.c.source, _BUCKET.label("bucket"), events.c.ingested_at.label("at"),
+                  *columns).where(in_page).subquery()
     key = (rows.c.customer_id, rows.c.external_customer_id, rows.c.bucket)
-    aggregates: list[ColumnElement[Any]] = []
+    aggregates: list[ColumnElement[Any]] = [func.bool_or(rows.c.source == SYSTEM)]
     for n, meter in enumerate(meters):
         matches, v = rows.c[f"f{n}"], rows.c[f"v{n}"]
-        function = _function(meter)
-        numeric = function not in (AggregationFunction.count, AggregationFunction.unique)
         aggregates += [func.count().filter(matches), func.min(rows.c.position).filter(matches),
                        func.max(rows.c.position).filter(matches),
-                       func.max(rows.c.at).filter(matches), func.count(v).filter(matches), *(
-                           [func.sum(v).filter(matches), func.min(v).filter(matches),
-                            func.max(v).filter(matches)] if numeric else [
-                               func.array_agg(v).filter(matches, v.is_not(None))
-                               if function is AggregationFunction.unique else literal(None),
-                               literal(None), literal(None)])]
+                       func.max(rows.c.at).filter(matches)]
+        aggregates += [getattr(func, name)(v).filter(matches)
+                       for name in _VALUES[_function(meter)]]
     grouped = conn.execute(select(*key, *aggregates).group_by(*key)).all()
+    if any(row[3] for row in grouped):
+        return None
     canonical: dict[str, str] = {}
     at = _ingestion_times(conn, in_page)
     found = []
-    for customer_id, external_id, bucket, *figures in grouped:
-        for n, meter in enumerate(meters):
-            count, first, last, latest, contributed, total, low, high = figures[8 * n:8 * n + 8]
+    for customer_id, external_id, bucket, _, *figures in grouped:
+        for meter in meters:
+            count, first, last, latest = figures[:4]
+            names = _VALUES[_function(meter)]
+            values = dict(zip(names, figures[4:4 + len(names)], strict=True))
+            figures = figures[4 + len(names):]
             if not count:
                 continue
-            function = _function(meter)
-            if function is AggregationFunction.count:
+            if not names:
                 partial = Partial(count=count)
-            elif not contributed:
+            elif not values["count"]:
                 partial = EMPTY
-            elif function is AggregationFunction.unique:
-                partial = Partial(contributed, distinct=frozenset(
-                    canonical.get(text) or canonical.setdefault(
-                        text, str(canonical_value(loads(text)))) for text in total))
+            elif "array_agg" in values:
+                partial = Partial(values["count"], distinct=frozenset(
+                    canonical.get(t) or canonical.setdefault(t, str(canonical_value(loads(t))))
+                    for t in values["array_agg"] if t is not None))
             else:
-                partial = Partial(contributed, total, low, high)
+                partial = Partial(values["count"], values.get("sum", Decimal(0)),
+                                  values.get("min"), values.get("max"))
             found.append((meter, UsageGroup(customer_id, external_id, bucket.astimezone(UTC),
                                             count, first, last, at(first), at(last),
                                             latest.astimezone(UTC), partial)))
