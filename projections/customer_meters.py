@@ -95,9 +95,6 @@ class ProjectionCrashError(RuntimeError):
 
 class CustomerMetersProjection:
     name = "customer_meters"
-    follows = "events"
-    """Pages of usage are aggregated from the events read table once it holds them (see
-    `_aggregate` and `ProjectionRunner._page_end`)."""
     topics = frozenset(get_topic(cls) for cls in (
         UsageRecorded, Customer.Created, Customer.Updated, Customer.Deleted,
         Meter.Created, Meter.Updated, Meter.Archived, Meter.Unarchived))

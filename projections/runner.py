@@ -113,13 +113,7 @@ class ProjectionRunner:
         """Per keeping projection, the end of the last batch reported to it as committed."""
         self.idle = 0.2
         """Seconds between two looks at the ledger when nothing woke the runner."""
-        self._page: tuple[tuple[int, int | None], Sequence[Any], dict[int, Any]] = (
-            (-1, None), (), {})
-        self.patience = 2.0
-        """Seconds a projection that follows another (`follows`), run by another worker,
-        waits for it to move before reading the ledger beyond it (see `_page_end`)."""
-        self._followed: dict[str, tuple[int, float]] = {}
-        """Per projection followed: its position, and when it was last seen to move."""
+        self._page: tuple[int, Sequence[Any], dict[int, Any]] = (-1, (), {})
 
     def ensure_positions(self) -> None:
         with self.store.writer.begin() as conn:
@@ -148,10 +142,7 @@ class ProjectionRunner:
             .where(projection_positions.c.name == projection.name)
         with self.store.engine.connect() as conn:
             start = conn.execute(selected).scalar_one()
-            stop = self._page_end(conn, projection, start)
-        if stop is not None and stop <= start:
-            return 0  # waiting for the projection it follows
-        notifications, decoded = self._read(start, stop)
+        notifications, decoded = self._read(start)
         if not notifications:
             return 0
         chosen = [n for n in notifications if n.topic in projection.topics]
@@ -183,30 +174,7 @@ class ProjectionRunner:
             projection.committed(start, notifications[-1].id)  # type: ignore[union-attr]
         return len(notifications)
 
-    def _page_end(self, conn: Connection, projection: AnyProjection, start: int) -> int | None:
-        """Where a projection's page ends (None: where the ledger's does).
-
-        A projection may read the read tables of another (`follows`: customer meters aggregate
-        pages of usage from the events read table, see `projections.customer_meters`). When
-        the other runs in this runner, it runs first in every round. When another worker runs
-        it, this one's pages stop at its position while it is ahead or still moving, and go on
-        beyond it (the other way, in Python) once it has stood still for `patience` seconds."""
-        followed = getattr(projection, "follows", None)
-        if followed is None or followed in self.projections or self.store.dialect != "postgresql":
-            return None
-        position = conn.execute(select(projection_positions.c.position).where(
-            projection_positions.c.name == followed)).scalar()
-        if position is None:
-            return None
-        now = time.monotonic()
-        seen = self._followed.get(followed)
-        if seen is None or seen[0] != position:
-            seen = self._followed[followed] = (position, now)
-        if position > start:
-            return int(position)
-        return start if now - seen[1] < self.patience else None
-
-    def _read(self, start: int, stop: int | None = None) -> tuple[Sequence[Any], dict[int, Any]]:
+    def _read(self, start: int) -> tuple[Sequence[Any], dict[int, Any]]:
         """The notifications after `start`, and their events decoded so far. Projections at
         the same position share one read and one decoding of each event (a page is a prefix of
         the final sequence: ids only become visible in order).
@@ -214,14 +182,14 @@ class ProjectionRunner:
         A full page means the ledger is ahead: the next page is twice as large (up to
         `max_batch_size`), so a projection that lags rewrites each row it keeps per customer
         or bucket once for more entries; a page that is not full brings the size back."""
-        page_range, notifications, decoded = self._page
-        if page_range != (start, stop) or not notifications:
+        page_start, notifications, decoded = self._page
+        if page_start != start or not notifications:
             notifications = self.ledger.recorder.select_notifications(
-                start=start, limit=self._limit, stop=stop, inclusive_of_start=False)
+                start=start, limit=self._limit, inclusive_of_start=False)
             self._limit = min(2 * self._limit, self.max_batch_size) \
                 if len(notifications) == self._limit else self.batch_size
             decoded = {}
-            self._page = ((start, stop), notifications, decoded)
+            self._page = (start, notifications, decoded)
         return notifications, decoded
 
     def _decode(self, notification: Any, decoded: dict[int, Any]) -> Any:
@@ -242,7 +210,7 @@ class ProjectionRunner:
                 if self._behind() else 0
             done += sum(job() for job in self.jobs)
             total += done
-            self._page = ((-1, None), (), {})
+            self._page = (-1, (), {})
             self.between_rounds()
             if not done:
                 return total
