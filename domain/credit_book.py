@@ -448,29 +448,11 @@ class Book:
 
     def _settle(self, key: tuple[int, int]) -> None:
         run = self.runs.pop(key)
-        self._consume(run.state, run.usage.aggregation, run.usage.partial(), first=run.first,
-                      last=run.last, latest=run.latest, bucket=run.bucket, events=run.events)
-
-    def take_run(self, subject: Subject, meter: MeterDefinition, partial: Partial, *,
-                 first: datetime, last: datetime, latest: datetime, bucket: datetime,
-                 events: int) -> None:
-        """Consume a run of usage aggregated elsewhere (`projections.customer_usage_sql`):
-        `events` matching events of one customer meter in one bucket, recorded from `first` to
-        `last` in ledger order (`latest` the latest), with nothing else of that customer meter
-        in between; as `apply` would have consumed them, one by one."""
-        parsed = meter.parsed()
-        assert parsed is not None
-        state = self.state(subject.id, meter.id) or self._new_state(subject, meter, first)
-        self._consume(state, parsed[1], partial, first=first, last=last, latest=latest,
-                      bucket=bucket, events=events)
-
-    def _consume(self, state: CustomerMeterState, aggregation: Aggregation, partial: Partial, *,
-                 first: datetime, last: datetime, latest: datetime, bucket: datetime,
-                 events: int) -> None:
+        state = run.state
         before = state.balance
-        state.balance = consume(before, aggregation, partial)
-        self._record(state, "usage", first, before, events=events, bucket=bucket, until=latest,
-                     modified_at=last)
+        state.balance = consume(before, run.usage.aggregation, run.usage.partial())
+        self._record(state, "usage", run.first, before, events=run.events, bucket=run.bucket,
+                     until=run.latest, modified_at=run.last)
 
     def _hold(self, meter_id: UUID, external_id: str, at: datetime, partial: Partial) -> None:
         held = self.pending.setdefault((meter_id, external_id), {})

@@ -11,28 +11,17 @@ meter's filter or aggregation rebuilds that meter's rows from the ledger (see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from itertools import pairwise
-from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, tuple_, update
 
 from commands.ledger import Ledger
-from domain.aggregation import (
-    AggregationFunction,
-    Partial,
-    canonical_decimal,
-    merge,
-    partial_from_json,
-    partial_to_json,
-)
+from domain.aggregation import partial_from_json, partial_to_json
 from domain.credit_book import (
     Book,
     CustomerMeterState,
@@ -53,13 +42,6 @@ from projections.credit_tables import (
     customer_meters,
 )
 from projections.customer_meter_replay import notifications, replay
-from projections.customer_usage_sql import (
-    UsageGroup,
-    aggregable,
-    present_organizations,
-    usage_groups,
-)
-from projections.meter_backfill import events_reached
 from projections.tables import projection_positions
 from queries.common import chunks, one_of
 
@@ -69,11 +51,6 @@ _FIXED_STATE = frozenset({"id", "organization_id", "customer_id", "meter_id", "c
 _FIXED_ENTRY = frozenset({"customer_meter_id", "seq", "kind", "started_at", "rollover",
                           "event_id", "bucket"})
 
-
-_USAGE_TOPIC = get_topic(UsageRecorded)
-_MAX_AGGREGATED_METERS = 32
-"""Pages are aggregated by the database only while the meters of the organizations in the page
-are at most this many (one statement each)."""
 
 _KEPT_ROWS = 200_000
 """Keep the book between batches only while it holds at most this many customers and customer
@@ -106,22 +83,10 @@ class CustomerMetersProjection:
         self._kept: _Kept | None = None
         self._applied: _Rows | None = None
         """The rows of the batch `process` applied, until the runner commits it."""
-        self.aggregate_in_database = True
-        """False: fold every page (the tests compare both ways)."""
-        self.aggregated_pages = 0
-        """Pages the database aggregated (see `_aggregate`)."""
 
     def tables(self) -> Sequence[Table]:
         return (customer_meters, customer_meter_entries, customer_meter_pending,
                 customer_meter_subjects, customer_meter_definitions)
-
-    def process_page(self, conn: Connection, page: Sequence[Notification],
-                     decode: Callable[[], Sequence[Any]]) -> None:
-        """A page of user usage alone is aggregated by the database when it can be (see
-        `_aggregate`); anything else is folded, event by event."""
-        if not (self.aggregate_in_database and self.fail_after is None
-                and self._aggregate(conn, page)):
-            self.process(conn, decode())
 
     def process(self, conn: Connection, events: Sequence[Any]) -> None:
         kept, self._kept = self._kept, None   # a failure drops it
@@ -138,75 +103,6 @@ class CustomerMetersProjection:
             book.apply(event)
         store.flush(book)
         self._applied = store
-
-    def _aggregate(self, conn: Connection, page: Sequence[Notification]) -> bool:
-        """Apply a page of user usage from the database's aggregates (`projections.
-        customer_usage_sql`), if they give exactly what the fold would; else change nothing and
-        answer False.
-
-        They do when the page holds usage alone (no customer or meter change, no credit or
-        reset), the events read table holds it, every meter's aggregation is one SQL
-        reproduces, every external id is held by a customer (no usage to keep pending), and no
-        customer meter's bucket resumes after another one began (ingestion times out of ledger
-        order across a bucket edge): each customer meter's groups are then its runs, in ledger
-        order. Customer ids and external ids of one customer are merged into one run per bucket.
-        """
-        if conn.dialect.name != "postgresql" or any(n.topic != _USAGE_TOPIC for n in page) \
-                or events_reached(conn) < page[-1].id:
-            return False
-        after, upto = page[0].id - 1, page[-1].id
-        store = _Rows(conn, self._kept)
-        book = store.open_book()
-        metered = store.metered_organizations(book)
-        present = present_organizations(conn, metered, after, upto)
-        meters = [m for o in present for m in metered[o].values()]
-        if len(meters) > _MAX_AGGREGATED_METERS or not all(map(aggregable, meters)):
-            return False
-        groups = []
-        for organization_id in present:
-            found = usage_groups(conn, organization_id, list(metered[organization_id].values()),
-                                 after, upto)
-            if found is None:
-                return False
-            groups += found
-        store.prime_customers(book, {g.customer_id for _, g in groups if g.customer_id},
-                              {(m.organization_id, g.external_customer_id) for m, g in groups
-                               if g.customer_id is None and g.external_customer_id},
-                              lambda o: list(metered.get(o, {})))
-        runs: dict[tuple[UUID, UUID], dict[datetime, UsageGroup]] = {}
-        for meter, group in groups:
-            if group.customer_id is not None:
-                subject = book.subject(group.customer_id)
-                if subject is None or subject.organization_id != meter.organization_id:
-                    continue
-            elif group.external_customer_id:
-                subject = book.subject_by_external(meter.organization_id,
-                                                   group.external_customer_id)
-                if subject is None:
-                    return False  # usage to keep pending: the fold does that
-            else:
-                continue
-            by_bucket = runs.setdefault((subject.id, meter.id), {})
-            earlier = by_bucket.get(group.bucket)
-            by_bucket[group.bucket] = group if earlier is None else _together(earlier, group)
-        ordered = {key: sorted(by_bucket.values(), key=attrgetter("first_position"))
-                   for key, by_bucket in runs.items()}
-        if any(a.last_position > b.first_position
-               for in_order in ordered.values() for a, b in pairwise(in_order)):
-            return False
-        definitions = {m.id: m for m in meters}
-        for (customer_id, meter_id), in_order in ordered.items():
-            subject = book.subject(customer_id)
-            assert subject is not None
-            for run in in_order:
-                book.take_run(subject, definitions[meter_id], run.partial, first=run.first,
-                              last=run.last, latest=run.latest, bucket=run.bucket,
-                              events=run.events)
-        self._kept = None
-        store.flush(book)
-        self._applied = store
-        self.aggregated_pages += 1
-        return True
 
     def committed(self, start: int, end: int) -> None:
         """The runner committed a batch: keep the book it was applied to (or, when none of its
@@ -247,16 +143,6 @@ class CustomerMetersProjection:
         raise LookupError(msg)
 
 
-def _together(a: UsageGroup, b: UsageGroup) -> UsageGroup:
-    """Two groups of one customer meter and bucket (by customer id and by external id) as one
-    run, whatever their order."""
-    first = a if a.first_position < b.first_position else b
-    final = a if a.last_position > b.last_position else b
-    return first._replace(events=a.events + b.events, last_position=final.last_position,
-                          last=final.last, latest=max(a.latest, b.latest),
-                          partial=merge(a.partial, b.partial))
-
-
 def _definition(row: Any) -> MeterDefinition:
     return MeterDefinition(id=row.id, organization_id=row.organization_id, name=row.name,
                            created_at=row.created_at, filter=row.filter,
@@ -287,30 +173,13 @@ def _state(row: Any) -> CustomerMeterState:
         last_seq=row.last_seq, last_entry=_last_entry(row))
 
 
-def _state_row(state: CustomerMeterState, meter: MeterDefinition | None) -> tuple[Any, ...]:
+def _state_row(state: CustomerMeterState) -> tuple[Any, ...]:
     """A `customer_meters` row, in the table's column order (for `insert_rows`)."""
     balance = state.balance
     return (state.id, state.organization_id, state.customer_id, state.meter_id,
             state.created_at, state.modified_at, state.period_start,
-            _stored_usage(balance.usage, meter), balance.consumed, balance.credited,
+            partial_to_json(balance.usage), balance.consumed, balance.credited,
             balance.rollover_units, balance.balance, state.last_seq)
-
-
-def _stored_usage(usage: Partial, meter: MeterDefinition | None) -> dict[str, Any]:
-    """A period's usage as stored: the fields of the partial the meter's value reads, numbers
-    in normal form. The fold keeps every field and each decimal's exponent (`1E+2`); the
-    database's aggregates compute only what is read, and NUMERIC has no exponent (`100`): both
-    store the same text for the same usage."""
-    parsed = None if meter is None else meter.parsed()
-    function = None if parsed is None else parsed[1].func
-    if function is None:
-        return partial_to_json(usage)
-    keep = {AggregationFunction.sum: ("sum",), AggregationFunction.avg: ("sum",),
-            AggregationFunction.min: ("min",), AggregationFunction.max: ("max",)}.get(function, ())
-    return partial_to_json(usage._replace(
-        sum=canonical_decimal(usage.sum) if "sum" in keep else Decimal(0),
-        min=canonical_decimal(usage.min) if "min" in keep and usage.min is not None else None,
-        max=canonical_decimal(usage.max) if "max" in keep and usage.max is not None else None))
 
 
 def _entry_row(customer_meter_id: UUID, seq: int, e: Entry) -> tuple[Any, ...]:
@@ -400,7 +269,8 @@ class _Rows:
         Usage in an organization without meters counts for nothing (a meter created later
         counts only what is recorded after it): it is left out, and no row is read for it.
         """
-        book = self.open_book()
+        book = self.book_ = self.book_ or Book(self)
+        book.loader = self
         organizations = {e.organization_id for e in events if hasattr(e, "organization_id")}
         book.prime(meters=self._bulk_meters(organizations - book.meters.keys()))
         created_meters: dict[UUID, list[UUID]] = {}
@@ -433,31 +303,6 @@ class _Rows:
             elif isinstance(event, Customer.Updated | Customer.Deleted):
                 customer_ids.add(event.originator_id)
             applied.append(event)
-        self.prime_customers(book, customer_ids, externals, meter_ids, created.items())
-        self._read_pending_ahead({(meter_id, external_id): [] for organization_id, external_id
-                                  in taken for meter_id in meter_ids(organization_id)})
-        return book, applied
-
-    def open_book(self) -> Book:
-        """The book of the batch: the kept one, or a new one, reading through this batch."""
-        book = self.book_ = self.book_ or Book(self)
-        book.loader = self
-        return book
-
-    def metered_organizations(self, book: Book) -> dict[UUID, dict[UUID, MeterDefinition]]:
-        """Every organization that has meters, with its meters (read into the book)."""
-        t = customer_meter_definitions
-        organizations = set(self.conn.execute(select(t.c.organization_id).distinct()).scalars())
-        book.prime(meters=self._bulk_meters(organizations - book.meters.keys()))
-        return {o: book.meters[o] for o in organizations}
-
-    def prime_customers(self, book: Book, customer_ids: set[UUID],
-                        externals: set[tuple[UUID, str]],
-                        meter_ids: Callable[[UUID], list[UUID]],
-                        created: Iterable[tuple[UUID, UUID]] = ()) -> None:
-        """Read into the book, in a few queries, the customers usage names by id or external
-        id and their customer meters (of `meter_ids(organization)`); `created` (customer,
-        organization) are new: none of their customer meters exist."""
         unknown_ids = customer_ids - book.subjects.keys()
         unknown_externals = externals - book.by_external.keys()
         subjects = self._bulk_subjects(unknown_ids, unknown_externals)
@@ -474,8 +319,11 @@ class _Rows:
             states += self._states(one_of(self.conn, customer_meters.c.customer_id, chunk))
         book.prime(states=states, absent_states=[
             (customer_id, meter_id)
-            for customer_id, organization_id in [*customers.items(), *created]
+            for customer_id, organization_id in [*customers.items(), *created.items()]
             for meter_id in meter_ids(organization_id)])
+        self._read_pending_ahead({(meter_id, external_id): [] for organization_id, external_id
+                                  in taken for meter_id in meter_ids(organization_id)})
+        return book, applied
 
     def _bulk_meters(self, organizations: set[UUID]) -> dict[UUID, list[MeterDefinition]]:
         found: dict[UUID, list[MeterDefinition]] = {o: [] for o in organizations}
@@ -566,8 +414,7 @@ class _Rows:
         for key in book.changed_states:
             state = book.states[key]
             assert state is not None
-            rows.append(_state_row(state, book.meters.get(state.organization_id, {}).get(
-                state.meter_id)))
+            rows.append(_state_row(state))
         insert_rows(self.conn, customer_meters, rows, overwrite(customer_meters, _FIXED_STATE))
         book.changed_states.clear()
 
@@ -641,8 +488,7 @@ class _Rows:
         self.conn.execute(delete(customer_meter_pending)
                           .where(customer_meter_pending.c.meter_id == meter_id))
         states = [s for s in replayed.states.values() if s is not None and s.meter_id == meter_id]
-        redefined = replayed.meters.get(meter.organization_id, {}).get(meter_id, meter)
-        insert_rows(self.conn, customer_meters, [_state_row(s, redefined) for s in states])
+        insert_rows(self.conn, customer_meters, [_state_row(s) for s in states])
         insert_rows(self.conn, customer_meter_entries, [
             _entry_row(replayed.states[key].id, seq, e)  # type: ignore[union-attr]
             for key, written in replayed.entries.items() if key[1] == meter_id

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, insert, select, update
 
 from commands.ledger import Ledger
@@ -53,23 +52,6 @@ class PositionedProjection(Protocol):
 
 
 @runtime_checkable
-class PageProjection(Protocol):
-    """A projection that may apply a page without its events decoded (from other read tables,
-    say): it gets the page's notifications of its topics, and the events only if it asks."""
-
-    name: str
-    topics: frozenset[str]
-
-    def tables(self) -> Sequence[Any]:
-        """The read tables this projection owns (cleared on rebuild)."""
-
-    def process_page(self, conn: Connection, notifications: Sequence[Notification],
-                     decode: Callable[[], Sequence[DomainEventProtocol[Any]]]) -> None:
-        """Apply these notifications (all of the projection's topics in the page, in ledger
-        order) inside the runner's transaction; `decode()` gives their events."""
-
-
-@runtime_checkable
 class KeepingProjection(Protocol):
     """A projection that keeps what it read between batches: told when a batch it applied is
     committed (never after a failed one), and told to forget what it kept whenever that may no
@@ -85,7 +67,7 @@ class KeepingProjection(Protocol):
         applied batches in between, or a rebuild started over."""
 
 
-AnyProjection = Projection | PositionedProjection | PageProjection
+AnyProjection = Projection | PositionedProjection
 
 
 class ProjectionRunner:
@@ -135,8 +117,7 @@ class ProjectionRunner:
         begins: on SQLite that transaction holds the database's write lock, which ingestion
         waits for (decoding is a fifth of the events projection's time), and asking the event
         store for a connection while holding it deadlocks with a request that holds the store's
-        writer and waits for the lock. On PostgreSQL a `PageProjection` decodes the page inside
-        its transaction, and only if it needs the events.
+        writer and waits for the lock.
         """
         selected = select(projection_positions.c.position) \
             .where(projection_positions.c.name == projection.name)
@@ -146,8 +127,7 @@ class ProjectionRunner:
         if not notifications:
             return 0
         chosen = [n for n in notifications if n.topic in projection.topics]
-        lazy = isinstance(projection, PageProjection) and self.store.dialect == "postgresql"
-        wanted = [] if lazy else [self._decode(n, decoded) for n in chosen]
+        wanted = [self._decode(n, decoded) for n in chosen]
         keeping = isinstance(projection, KeepingProjection)
         try:
             with self.store.writer.begin() as conn:
@@ -155,10 +135,7 @@ class ProjectionRunner:
                     return len(notifications)  # another worker applied them: read again
                 if keeping and self._reported.get(projection.name) != start:
                     projection.forget()  # type: ignore[union-attr]
-                if chosen and isinstance(projection, PageProjection):
-                    projection.process_page(conn, chosen, lambda: wanted or [
-                        self._decode(n, decoded) for n in chosen])
-                elif wanted and isinstance(projection, PositionedProjection):
+                if wanted and isinstance(projection, PositionedProjection):
                     projection.process_at(conn, wanted, [n.id for n in chosen])
                 elif wanted:
                     projection.process(conn, wanted)  # type: ignore[union-attr]
