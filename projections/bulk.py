@@ -98,8 +98,7 @@ def _copy(conn: Connection, table: Table, columns: str, rows: Sequence[Sequence[
     with raw.cursor() as cursor:
         if conflict:  # emptied at commit, and here: a transaction may stage a table twice
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} "  # type: ignore[arg-type]
-                           f"(LIKE {table.name}) ON COMMIT DELETE ROWS")
-            cursor.execute(f"DELETE FROM {target}")  # type: ignore[arg-type]
+                           f"(LIKE {table.name}) ON COMMIT DELETE ROWS; DELETE FROM {target}")
         statement = f"COPY {target} ({columns}) FROM STDIN (FORMAT BINARY)"
         with cursor.copy(statement) as copy:  # type: ignore[arg-type]
             copy.set_types(types)
