@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
-READ_MODEL_VERSION = 3
+READ_MODEL_VERSION = 4
 """Bumped whenever a read table changes shape: a database whose read models were built by
 another version drops them all on start, and the projections rebuild them from the ledger."""
 
