@@ -164,14 +164,13 @@ events = Table(
     Index("ix_events_org_ts", "organization_id", "timestamp"),
     Index("ix_events_org_position", "organization_id", "position"),
     # Only the events that have the column: an event sent with an external customer id alone
-    # (or without an idempotency key) costs these indexes nothing. Lookups are by equality or
-    # IN, which imply IS NOT NULL, so both stores use them.
+    # costs the other index nothing. Lookups are by equality or IN, which imply IS NOT NULL,
+    # so both stores use them. No index on `external_id`: an event sent with one has the id it
+    # names (`domain.ids.keyed_event_id`), and is looked up by primary key.
     Index("ix_events_org_customer_ts", "organization_id", "customer_id", "timestamp",
           **partial("customer_id IS NOT NULL")),
     Index("ix_events_org_ext_customer_ts", "organization_id", "external_customer_id",
           "timestamp", **partial("external_customer_id IS NOT NULL")),
-    Index("ix_events_org_external_id", "organization_id", "external_id",
-          **partial("external_id IS NOT NULL")),
     # Children still waiting for their parent: usually few, so flat events cost nothing here.
     Index("ix_events_pending", "organization_id", "parent_ref",
           **partial("parent_id IS NULL AND parent_ref IS NOT NULL")),

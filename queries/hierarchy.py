@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
 
 from domain.hierarchy import BatchLink, RecordedNode, RecordedTrees, as_uuid
+from domain.ids import keyed_event_id
 from domain.span import duration_ms
 from projections.tables import events, spans
 from queries.common import chunks, one_of, order_by, paginate
@@ -51,16 +52,17 @@ def recorded_trees(conn: Connection, organization_id: UUID, links: Sequence[Batc
 
 def by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dict[str, Any]:
     """Recorded events by reference: our id (preferred) or external id; rows of `id`,
-    `external_id`, `root_id`, `depth` and `path`."""
+    `external_id`, `root_id`, `depth` and `path`.
+
+    An event sent with an external id has the id that external id names
+    (`domain.ids.keyed_event_id`), so both kinds of reference are looked up by primary key."""
     found: dict[str, Any] = {}
     for chunk in chunks(sorted(refs), _CHUNK):
-        as_ids = [u for u in map(as_uuid, chunk) if u is not None]
-        condition = one_of(conn, events.c.external_id, chunk)
-        if as_ids:
-            condition = or_(condition, one_of(conn, events.c.id, as_ids))
+        keys = [keyed_event_id(organization_id, ref) for ref in chunk]
+        keys += [u for u in map(as_uuid, chunk) if u is not None]
         for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
                                        events.c.depth, events.c.path).where(
-                events.c.organization_id == organization_id, condition)):
+                events.c.organization_id == organization_id, one_of(conn, events.c.id, keys))):
             if row.external_id in refs:
                 found.setdefault(row.external_id, row)
             if str(row.id) in refs:
