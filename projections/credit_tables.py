@@ -102,9 +102,10 @@ customer_meters = Table(
     Index("ix_customer_meters_customer_meter", "customer_id", "meter_id", unique=True),
     Index("ix_customer_meters_org_meter", "organization_id", "meter_id"),
     # Every batch that touches a customer meter rewrites its row. No index holds a column
-    # that changes, and pages keep room, so PostgreSQL writes the new version on the same page
-    # without touching the indexes (a HOT update). Sorting a list by `modified_at` sorts the
-    # organization's rows, which counting them for the pagination reads anyway.
+    # that changes, and pages keep half their room, so PostgreSQL writes the new version on
+    # the same page without touching the indexes (a HOT update). A list sorted by
+    # `modified_at` sorts the organization's rows, which counting them for its pagination
+    # reads anyway (README, *Meters and quantities*: what it costs).
     postgresql_with={"fillfactor": 50},
 )
 
@@ -124,9 +125,6 @@ customer_meter_entries = Table(
     Column("event_id", Uuid),
     Column("events", Integer, nullable=False),
     Column("bucket", UTCDateTime),
-    # A customer meter's last usage entry is rewritten while its usage runs on: room on the
-    # page keeps that a HOT update (see `customer_meters`).
-    postgresql_with={"fillfactor": 70},
 )
 
 customer_meter_pending = Table(

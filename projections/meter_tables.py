@@ -59,9 +59,6 @@ meter_usage = Table(
     Column("total", ExactDecimal, nullable=False),
     Column("minimum", ExactDecimal),
     Column("maximum", ExactDecimal),
-    # A bucket's row is rewritten while its usage comes in: room on the page keeps that a HOT
-    # update (no index touched; see `projections.credit_tables.customer_meters`).
-    postgresql_with={"fillfactor": 70},
 )
 
 meter_usage_rollup = Table(
