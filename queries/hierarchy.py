@@ -57,12 +57,12 @@ def by_reference(conn: Connection, organization_id: UUID, refs: set[str]) -> dic
     An event sent with an external id has the id that external id names
     (`domain.ids.keyed_event_id`), so both kinds of reference are looked up by primary key."""
     found: dict[str, Any] = {}
-    for chunk in chunks(sorted(refs), _CHUNK):
-        keys = [keyed_event_id(organization_id, ref) for ref in chunk]
-        keys += [u for u in map(as_uuid, chunk) if u is not None]
+    keys = {keyed_event_id(organization_id, ref) for ref in refs}
+    keys |= {u for u in map(as_uuid, refs) if u is not None}
+    for chunk in chunks(sorted(keys), _CHUNK):
         for row in conn.execute(select(events.c.id, events.c.external_id, events.c.root_id,
                                        events.c.depth, events.c.path).where(
-                events.c.organization_id == organization_id, one_of(conn, events.c.id, keys))):
+                events.c.organization_id == organization_id, one_of(conn, events.c.id, chunk))):
             if row.external_id in refs:
                 found.setdefault(row.external_id, row)
             if str(row.id) in refs:
