@@ -105,7 +105,8 @@ customer_meters = Table(
     # that changes, and pages keep half their room, so PostgreSQL writes the new version on
     # the same page without touching the indexes (a HOT update). A list sorted by
     # `modified_at` sorts the organization's rows, which counting them for its pagination
-    # reads anyway (README, *Meters and quantities*: what it costs).
+    # reads anyway (README, *Credits and customer meters*, `GET /v1/customer-meters/`: what it
+    # costs).
     postgresql_with={"fillfactor": 50},
 )
 
